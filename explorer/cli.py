@@ -1,0 +1,125 @@
+"""Command line: `explorer sweep SPEC.yaml --out DIR`, `explorer table DIR`, `explorer demo`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+from explorer.config.spec import SpecError, load_spec, parse_spec
+
+
+def _print_table(out_dir: Path, csv: bool = False, metrics: tuple[str, ...] | None = None) -> int:
+    import polars as pl
+
+    from explorer.records.store import evals_table, load_evals
+
+    evals = load_evals(out_dir)
+    if evals.is_empty():
+        print(f"no records in {out_dir}/records: run `explorer sweep SPEC.yaml --out {out_dir}` first", file=sys.stderr)
+        return 1
+    table = evals_table(evals, metrics)
+    if csv:
+        sys.stdout.write(table.write_csv())
+        return 0
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, fmt_str_lengths=40, tbl_hide_dataframe_shape=True):
+        print(table)
+    failed = evals.filter(pl.col("status") != "ok").select("model", "quant", "task", "error").unique()
+    for row in failed.iter_rows(named=True):
+        print(f"failed: {row['model']} {row['quant']} {row['task']}: {row['error']}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    overrides = {"data_dir": args.data_dir, "limit": args.limit, "device": args.device}
+    spec = load_spec(args.spec, overrides=overrides)
+    return _run(spec, Path(args.out), args)
+
+
+def _run(spec, out_dir: Path, args: argparse.Namespace) -> int:
+    from explorer.launcher.sweep import run_sweep
+
+    t0 = time.perf_counter()
+    counts = run_sweep(spec, out_dir, progress=not args.quiet, retry_failed=not args.skip_failed)
+    wall = time.perf_counter() - t0
+    print(
+        f"\nsweep finished in {wall:.0f} s: {counts['ok']} ok, {counts['failed']} failed, "
+        f"{counts['skipped']} already done; records in {out_dir / 'records'}"
+    )
+    _print_table(out_dir, metrics=("acc", "acc_norm", "exact_match,strict-match"))
+    return 0
+
+
+def demo_spec_text() -> str:
+    return resources.files("explorer").joinpath("demo_spec.yaml").read_text()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from explorer.tasks.offline import SYNTHETIC_TASKS, find_data_dir
+
+    data_dir = find_data_dir(args.data_dir)
+    overrides: dict = {"limit": args.limit}
+    if data_dir is None:
+        overrides["tasks"] = list(SYNTHETIC_TASKS)
+        print(
+            "demo: no benchmark data dir found (--data-dir, EXPLORER_DATA_DIR, ../shared/benchmarks); "
+            f"running the explorer's own generated tasks: {', '.join(SYNTHETIC_TASKS)}"
+        )
+    else:
+        overrides["data_dir"] = str(data_dir)
+        print(f"demo: benchmark data from {data_dir}")
+    spec = parse_spec(demo_spec_text(), source="explorer/demo_spec.yaml", overrides=overrides)
+    print(f"demo: models {spec.models} x quantizations {spec.quantizations} x tasks {spec.tasks}, limit {spec.limit}")
+    return _run(spec, Path(args.out), args)
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    return _print_table(Path(args.dir), csv=args.csv, metrics=tuple(args.metric) if args.metric else None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="explorer", description="LLM cost/accuracy explorer")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def run_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", help="folder with the original benchmark files (or EXPLORER_DATA_DIR)")
+        p.add_argument("--limit", type=int, help="documents per task (overrides the spec)")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--skip-failed", action="store_true", help="do not retry cells recorded as failed")
+
+    p = sub.add_parser("sweep", help="run a sweep spec (resumable: finished cells are skipped)")
+    p.add_argument("spec", help="sweep spec YAML")
+    p.add_argument("--out", required=True, help="results folder")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (overrides the spec)")
+    run_flags(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("demo", help="run the embedded demo sweep (real models, small limit)")
+    p.add_argument("--out", default="results", help="results folder (default: results)")
+    run_flags(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("table", help="print the evals table of a results folder")
+    p.add_argument("dir", help="results folder")
+    p.add_argument("--csv", action="store_true", help="CSV on stdout")
+    p.add_argument("--metric", action="append", help="only this metric (repeatable), e.g. acc")
+    p.set_defaults(func=cmd_table)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (SpecError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished cells are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Sweep specification: what to run (models x quantizations x tasks) and how.
+
+Loaded from YAML (errors name the field and its line), built by widgets, or constructed in Python.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from explorer.quant.registry import QuantizationError, check_level
+
+
+class SpecError(ValueError):
+    """A spec problem, as one line naming the field (and the line in the YAML file when known)."""
+
+
+def _help(text: str, default: Any = None, factory: Any = None) -> Any:
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": text})
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class SweepSpec:
+    """A sweep: every model x quantization x task cell, with shared evaluation settings."""
+
+    models: list[Any] = _help(
+        "Models: demo aliases (smollm2-135m, gemma3-270m), hub ids ('org/name' or 'org/name@revision'), "
+        "local folders, .gguf files, or mappings {id|path, revision, gguf_file, trust_remote_code, name}.",
+        factory=list,
+    )
+    quantizations: list[str] = _help(
+        "Quantization levels: fp32, bf16, fp16, int8, int4, nf4.", factory=lambda: ["bf16"]
+    )
+    tasks: list[str] = _help("lm-eval task names (or the explorer's generated tasks).", factory=list)
+    limit: int | None = _help("Documents per task (None = the whole split).", default=None)
+    num_fewshot: int | None = _help("Few-shot examples (None = the task's default).", default=None)
+    batch_size: int = _help("Batch size of the evaluation forward passes.", default=8)
+    device: str = _help("'auto' (cuda if present, else cpu), 'cpu', 'cuda' or 'cuda:N'.", default="auto")
+    data_dir: str | None = _help(
+        "Folder with the original benchmark files; None = EXPLORER_DATA_DIR, else tasks come from the hub.",
+        default=None,
+    )
+    include_path: list[str] = _help("Extra folders of your own lm-eval task YAMLs.", factory=list)
+    seed: int = _help("Seed for lm-eval's samplers and torch.", default=1234)
+
+    def __post_init__(self) -> None:
+        from explorer.models.sources import parse_model  # local import: keeps spec import light
+
+        if not isinstance(self.models, list) or not self.models:
+            raise SpecError("field 'models': give a non-empty list of models")
+        for entry in self.models:
+            try:
+                parse_model(entry)
+            except ValueError as exc:
+                raise SpecError(f"field 'models': {exc}") from None
+        if isinstance(self.quantizations, str):
+            self.quantizations = [self.quantizations]
+        if isinstance(self.tasks, str):
+            self.tasks = [self.tasks]
+        if not self.quantizations:
+            raise SpecError("field 'quantizations': give at least one level (e.g. bf16)")
+        for level in self.quantizations:
+            try:
+                check_level(level)
+            except QuantizationError as exc:
+                raise SpecError(f"field 'quantizations': {exc}") from None
+        if not self.tasks or not all(isinstance(t, str) and t for t in self.tasks):
+            raise SpecError("field 'tasks': give a non-empty list of task names")
+        for name in ("limit", "num_fewshot"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise SpecError(f"field '{name}': must be a non-negative integer or null, got {value!r}")
+        if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
+            raise SpecError(f"field 'batch_size': must be a positive integer, got {self.batch_size!r}")
+        dev = str(self.device)
+        if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+            raise SpecError(f"field 'device': must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.data_dir is not None:
+            if not Path(self.data_dir).expanduser().is_dir():
+                raise SpecError(f"field 'data_dir': {self.data_dir!r} is not a folder")
+            self.data_dir = str(Path(self.data_dir).expanduser().resolve())
+        for folder in self.include_path:
+            if not Path(folder).expanduser().is_dir():
+                raise SpecError(f"field 'include_path': {folder!r} is not a folder")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def field_help(cls) -> dict[str, str]:
+        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Line number (1-based) of each top-level key, from the YAML node tree."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def parse_spec(text: str, source: str = "<spec>", overrides: dict[str, Any] | None = None) -> SweepSpec:
+    """Parse YAML text into a SweepSpec; every error is one line: '<source> line N: field ...: problem'."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"{source}{where}: not valid YAML: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SpecError(f"{source}: the spec must be a mapping of fields (models, quantizations, tasks, ...)")
+    raw = {**raw, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    lines = _key_lines(text)
+    known = [f.name for f in fields(SweepSpec)]
+    for key in raw:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            where = f" line {lines[key]}" if key in lines else ""
+            raise SpecError(f"{source}{where}: unknown field {key!r}{hint}; known fields: {', '.join(known)}")
+    try:
+        return SweepSpec(**raw)
+    except SpecError as exc:
+        msg = str(exc)
+        bad = msg.split("'")[1] if msg.startswith("field '") else None
+        where = f" line {lines[bad]}" if bad in lines else ""
+        raise SpecError(f"{source}{where}: {msg}") from None
+    except TypeError as exc:  # wrong value types caught by dataclass construction
+        raise SpecError(f"{source}: {exc}") from None
+
+
+def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
+    """Read a spec YAML file (overrides, e.g. from the CLI, win over the file's values)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"spec file {str(path)!r} not found")
+    return parse_spec(path.read_text(), source=str(path), overrides=overrides)

@@ -1,0 +1,318 @@
+"""Plan a sweep into content-keyed cells, skip finished ones, run one worker process per (model, quant).
+
+Cell = (model, quantization, task) + shared settings; its id hashes everything that changes its result,
+so re-running a spec only runs what is missing and a killed sweep resumes where it stopped. Cells of the
+same (model, quantization) form a job: one fresh process loads and quantizes once, then evaluates them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from explorer.config.spec import SweepSpec
+from explorer.records.files import atomic_write_text, cell_id, read_records, write_record
+
+
+@dataclass
+class Job:
+    """One worker process: a model at one quantization level and the cells it still has to run."""
+
+    name: str
+    model: dict[str, Any]
+    model_name: str
+    quant: str
+    cells: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    run_id: str
+    device: str
+    device_name: str
+    jobs: list[Job]
+    skipped: int
+    total: int
+    include_path: list[str]
+    task_sources: dict[str, str]
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda:0' when CUDA is present, else 'cpu'; 'cuda' -> 'cuda:0'."""
+    import torch
+
+    if device == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU: use cpu or auto")
+    return "cuda:0" if device == "cuda" else device
+
+
+def plan_sweep(spec: SweepSpec, out_dir: Path, retry_failed: bool = True) -> Plan:
+    """Expand the spec into jobs of pending cells (cells with an ok record are skipped)."""
+    from explorer.models.sources import parse_model
+    from explorer.paths import sub_cache
+    from explorer.runner.measure import device_name
+    from explorer.tasks.offline import find_data_dir, prepare_tasks
+
+    device = resolve_device(spec.device)
+    dev_name = device_name(device)
+    data_dir = find_data_dir(spec.data_dir) if spec.data_dir else os.environ.get("EXPLORER_DATA_DIR") or None
+    tasks = prepare_tasks(spec.tasks, data_dir, sub_cache("tasks"), include_dirs=spec.include_path)
+    done = {r["cell_id"]: r.get("status") for r in read_records(out_dir)}
+    jobs, skipped, total = [], 0, 0
+    for entry in spec.models:
+        source = parse_model(entry)
+        for quant in spec.quantizations:
+            job = Job(
+                name=f"{_slug(source.name)}__{quant}",
+                model=dataclasses.asdict(source),
+                model_name=source.name,
+                quant=quant,
+            )
+            for task in spec.tasks:
+                key = {
+                    "model": source.key(),
+                    "quant": quant,
+                    "task": task,
+                    "task_fingerprint": tasks.fingerprints.get(task, ""),
+                    "num_fewshot": spec.num_fewshot,
+                    "limit": spec.limit,
+                    "batch_size": spec.batch_size,
+                    "device": dev_name,
+                    "seed": spec.seed,
+                }
+                cid = cell_id(key)
+                total += 1
+                status = done.get(cid)
+                if status == "ok" or (status == "failed" and not retry_failed):
+                    skipped += 1
+                    continue
+                job.cells.append(
+                    {
+                        "cell_id": cid,
+                        "task": task,
+                        "lm_eval_task": tasks.lm_eval_names[task],
+                        "task_source": tasks.sources.get(task, ""),
+                        "key": key,
+                    }
+                )
+            if job.cells:
+                jobs.append(job)
+    return Plan(
+        uuid.uuid4().hex[:12], device, dev_name, jobs, skipped, total, list(tasks.include_path), dict(tasks.sources)
+    )
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-." else "_" for c in text)[:60]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux: the worker gets SIGKILL when the launcher dies, so no orphan keeps writing."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _worker_exit_reason(code: int, log_path: Path) -> str:
+    if code < 0:
+        sig = signal.Signals(-code).name
+        why = f"worker killed by {sig}" + (" (likely out of memory)" if sig == "SIGKILL" else "")
+    else:
+        why = f"worker exited with code {code}"
+    lines = (
+        [ln.strip() for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()]
+        if log_path.exists()
+        else []
+    )
+    return f"{why}; last log line: {lines[-1][:200] if lines else '(none)'}; log: {log_path}"
+
+
+def run_plan(
+    plan: Plan,
+    spec: SweepSpec,
+    out_dir: Path,
+    progress: bool = True,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    stop: threading.Event | None = None,
+) -> dict[str, int]:
+    """Run every job in a fresh process; returns counts {ok, failed, skipped, stopped}."""
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    (out_dir / "jobs").mkdir(parents=True, exist_ok=True)
+    (out_dir / "logs").mkdir(parents=True, exist_ok=True)
+    atomic_write_text(
+        out_dir / "sweeps" / f"{plan.run_id}.json",
+        json.dumps(
+            {
+                "run_id": plan.run_id,
+                "spec": spec.to_dict(),
+                "device": plan.device,
+                "device_name": plan.device_name,
+                "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "task_sources": plan.task_sources,
+            },
+            indent=1,
+        ),
+    )
+    pending = sum(len(j.cells) for j in plan.jobs)
+    counts = {"ok": 0, "failed": 0, "skipped": plan.skipped, "stopped": 0}
+    bar = tqdm(total=pending, desc="cells", unit="cell", disable=not progress, dynamic_ncols=True)
+    for job in plan.jobs:
+        if stop is not None and stop.is_set():
+            counts["stopped"] += len(job.cells)
+            continue
+        seen = _run_job(job, plan, spec, out_dir, bar, counts, on_record, stop)
+        missing = [c for c in job.cells if c["cell_id"] not in seen]
+        if missing and stop is not None and stop.is_set():
+            counts["stopped"] += len(missing)
+            continue
+        if missing:  # the process died before writing these: record why, and go on
+            reason = _worker_exit_reason(job.returncode, out_dir / "logs" / f"{job.name}.log")  # type: ignore[attr-defined]
+            for cell in missing:
+                record = {
+                    "cell_id": cell["cell_id"],
+                    "run_id": plan.run_id,
+                    "key": cell["key"],
+                    "model": job.model_name,
+                    "model_ref": job.model["ref"],
+                    "quant": job.quant,
+                    "task": cell["task"],
+                    "status": "failed",
+                    "error": reason,
+                    "provenance": "measured",
+                    "device_kind": plan.device.split(":")[0],
+                    "device_name": plan.device_name,
+                    "num_fewshot": spec.num_fewshot,
+                    "limit": spec.limit,
+                    "batch_size": spec.batch_size,
+                }
+                write_record(out_dir, record)
+                _account(record, bar, counts, on_record)
+    bar.close()
+    return counts
+
+
+def _account(record: dict[str, Any], bar: Any, counts: dict[str, int], on_record: Any) -> None:
+    counts["ok" if record.get("status") == "ok" else "failed"] += 1
+    bar.update(1)
+    bar.set_postfix_str(f"{record.get('model')} {record.get('quant')} {record.get('task')}: {record.get('status')}")
+    if on_record is not None:
+        on_record(record)
+
+
+def _run_job(
+    job: Job,
+    plan: Plan,
+    spec: SweepSpec,
+    out_dir: Path,
+    bar: Any,
+    counts: dict[str, int],
+    on_record: Any,
+    stop: threading.Event | None,
+) -> set[str]:
+    """Start the worker, follow its records as they land; returns the cell ids it wrote."""
+    payload = {
+        "run_id": plan.run_id,
+        "job_name": job.name,
+        "out_dir": str(out_dir.resolve()),
+        "model": job.model,
+        "model_name": job.model_name,
+        "quant": job.quant,
+        "device": plan.device,
+        "batch_size": spec.batch_size,
+        "num_fewshot": spec.num_fewshot,
+        "limit": spec.limit,
+        "seed": spec.seed,
+        "include_path": plan.include_path,
+        "cells": job.cells,
+    }
+    job_path = out_dir / "jobs" / f"{job.name}.json"
+    atomic_write_text(job_path, json.dumps(payload, indent=1))
+    wanted = {c["cell_id"] for c in job.cells}
+    before = {c: _mtime(out_dir, c) for c in wanted}
+    seen: set[str] = set()
+    env = dict(os.environ)
+    local_tasks = all(not src.startswith("lm_eval") for src in plan.task_sources.values())
+    if local_tasks and job.model["kind"] != "hub":  # nothing to fetch: never wait on an unreachable hub
+        env.setdefault("HF_HUB_OFFLINE", "1")
+        env.setdefault("HF_DATASETS_OFFLINE", "1")
+    bar.set_description(f"{job.model_name} {job.quant}")
+    with open(out_dir / "logs" / f"{job.name}.log", "a") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "explorer.runner.worker", str(job_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=_die_with_parent,
+        )
+        while True:
+            code = proc.poll()
+            for cid in wanted - seen:
+                if _mtime(out_dir, cid) != before[cid]:
+                    seen.add(cid)
+                    try:
+                        record = json.loads((out_dir / "records" / f"{cid}.json").read_text())
+                    except (OSError, json.JSONDecodeError):
+                        seen.discard(cid)
+                        continue
+                    _account(record, bar, counts, on_record)
+            if code is not None:
+                break
+            if stop is not None and stop.is_set():
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            time.sleep(0.3)
+    job.returncode = code  # type: ignore[attr-defined]
+    return seen
+
+
+def _mtime(out_dir: Path, cid: str) -> float | None:
+    try:
+        return (out_dir / "records" / f"{cid}.json").stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out_dir: str | Path,
+    progress: bool = True,
+    retry_failed: bool = True,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    stop: threading.Event | None = None,
+) -> dict[str, int]:
+    """Plan and run a sweep into out_dir (see module docstring)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plan = plan_sweep(spec, out_dir, retry_failed=retry_failed)
+    _prefetch_models(plan, progress)
+    return run_plan(plan, spec, out_dir, progress=progress, on_record=on_record, stop=stop)
+
+
+def _prefetch_models(plan: Plan, progress: bool) -> None:
+    """Fetch and convert demo models before the clock of the first cell starts (once per cache)."""
+    from explorer.models.demo import ensure_demo_model
+
+    for alias in sorted({j.model["ref"] for j in plan.jobs if j.model["kind"] == "demo"}):
+        try:
+            ensure_demo_model(alias, log=print if progress else (lambda *_: None))
+        except Exception as exc:  # the worker will record the failure for each cell
+            print(f"could not prepare demo model {alias}: {exc}", file=sys.stderr)

@@ -1,0 +1,117 @@
+"""Polars views of a results folder: evals (long format, one row per metric) and per-sample results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from explorer.records.files import read_records
+
+EVAL_SCHEMA: dict[str, Any] = {
+    "cell_id": pl.String,
+    "run_id": pl.String,
+    "model": pl.String,
+    "model_ref": pl.String,
+    "model_params": pl.Int64,
+    "quant": pl.String,
+    "quant_backend": pl.String,
+    "task": pl.String,
+    "metric": pl.String,
+    "value": pl.Float64,
+    "stderr": pl.Float64,
+    "n_docs": pl.Int64,
+    "num_fewshot": pl.Int64,
+    "limit": pl.Int64,
+    "chance": pl.Float64,
+    "device_kind": pl.String,
+    "device_name": pl.String,
+    "batch_size": pl.Int64,
+    "device_s_per_query": pl.Float64,
+    "tokens_in_per_query": pl.Float64,
+    "tokens_out_per_query": pl.Float64,
+    "peak_mem_bytes": pl.Int64,
+    "weight_bytes": pl.Int64,
+    "energy_j_per_query": pl.Float64,
+    "status": pl.String,
+    "error": pl.String,
+    "started_at": pl.String,
+    "wall_s": pl.Float64,
+    "load_s": pl.Float64,
+    "provenance": pl.String,
+    "task_source": pl.String,
+    "quant_settings": pl.String,
+    "versions": pl.String,
+}
+
+SAMPLE_SCHEMA: dict[str, Any] = {
+    "cell_id": pl.String,
+    "task": pl.String,
+    "doc_id": pl.Int64,
+    "doc_hash": pl.String,
+    "target": pl.String,
+    "correct": pl.Float64,
+    "pred": pl.String,
+    "confidence": pl.Float64,
+    "logliks": pl.List(pl.Float64),
+}
+
+TABLE_COLUMNS = [
+    "model",
+    "model_params",
+    "quant",
+    "quant_backend",
+    "task",
+    "metric",
+    "value",
+    "stderr",
+    "n_docs",
+    "device_s_per_query",
+    "peak_mem_bytes",
+    "energy_j_per_query",
+    "status",
+]
+
+
+def _rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    base = {k: record.get(k) for k in EVAL_SCHEMA if k not in ("metric", "value", "stderr")}
+    for k in ("quant_settings", "versions"):
+        base[k] = json.dumps(record.get(k), sort_keys=True) if record.get(k) is not None else None
+    metrics = record.get("metrics") or []
+    if record.get("status") != "ok" or not metrics:
+        return [{**base, "metric": None, "value": None, "stderr": None}]
+    return [{**base, "metric": m["metric"], "value": m["value"], "stderr": m.get("stderr")} for m in metrics]
+
+
+def evals_frame(records: list[dict[str, Any]]) -> pl.DataFrame:
+    """Long-format evals from record dicts (failed cells keep one row with status, error and no metric)."""
+    rows = [row for rec in records for row in _rows(rec)]
+    return pl.DataFrame(rows, schema=EVAL_SCHEMA, strict=False).sort(["task", "model", "quant", "metric"])
+
+
+def load_evals(out_dir: str | Path) -> pl.DataFrame:
+    """Every record of a results folder as the long evals table."""
+    return evals_frame(read_records(Path(out_dir)))
+
+
+def load_samples(out_dir: str | Path, cell_ids: list[str] | None = None) -> pl.DataFrame:
+    """Per-document results (doc id, correct, prediction, log-likelihoods, confidence) of ok cells."""
+    folder = Path(out_dir) / "samples"
+    paths = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    if cell_ids is not None:
+        wanted = set(cell_ids)
+        paths = [p for p in paths if p.stem in wanted]
+    frames = [pl.read_ndjson(p, schema=SAMPLE_SCHEMA) for p in paths if p.stat().st_size > 0]
+    if not frames:
+        return pl.DataFrame(schema=SAMPLE_SCHEMA)
+    return pl.concat(frames, how="vertical")
+
+
+def evals_table(evals: pl.DataFrame, metrics: tuple[str, ...] | None = None) -> pl.DataFrame:
+    """The CLI's table: the main columns, optionally only some metrics (failed rows always kept)."""
+    frame = evals
+    if metrics:
+        frame = frame.filter(pl.col("metric").is_in(list(metrics)) | (pl.col("status") != "ok"))
+    return frame.select(TABLE_COLUMNS)

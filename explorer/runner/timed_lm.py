@@ -1,0 +1,63 @@
+"""lm-eval's HFLM with synchronised timers and token counters around every model call.
+
+Scoring stays entirely lm-eval's: this subclass only wraps `_model_call` (log-likelihood forwards),
+`_model_generate` (generation) and `_loglikelihood_tokens` (to count the real, unpadded tokens).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from lm_eval.models.huggingface import HFLM
+
+
+class TimedHFLM(HFLM):
+    """HFLM over an already-loaded (and quantized) model that accounts device time and tokens."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reset_counters()
+
+    def reset_counters(self) -> None:
+        self.device_s = 0.0
+        self.model_calls = 0
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.padded_tokens = 0
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _model_call(self, inps: torch.Tensor, attn_mask: Any = None, labels: Any = None) -> torch.Tensor:
+        self._sync()
+        t0 = time.perf_counter()
+        out = super()._model_call(inps, attn_mask=attn_mask, labels=labels)
+        self._sync()
+        self.device_s += time.perf_counter() - t0
+        self.model_calls += 1
+        self.padded_tokens += int(inps.numel())
+        return out
+
+    def _loglikelihood_tokens(self, requests: list, disable_tqdm: bool = False, override_bs: Any = None) -> list:
+        # requests: ((context, continuation), context_enc, continuation_enc); the model sees at most
+        # max_length + 1 of these tokens, the last one being predicted only.
+        for _, ctx_enc, cont_enc in requests:
+            self.tokens_in += min(len(ctx_enc) + len(cont_enc), self.max_length + 1) - 1
+        return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
+
+    def _model_generate(self, context: torch.Tensor, max_length: int, stop: list[str], **kw: Any) -> torch.Tensor:
+        self._sync()
+        t0 = time.perf_counter()
+        out = super()._model_generate(context, max_length, stop, **kw)
+        self._sync()
+        self.device_s += time.perf_counter() - t0
+        self.model_calls += 1
+        pad = self.tokenizer.pad_token_id
+        self.tokens_in += int((context != pad).sum()) if pad is not None else int(context.numel())
+        new = out[:, context.shape[1] :]
+        self.tokens_out += int((new != pad).sum()) if pad is not None else int(new.numel())
+        self.padded_tokens += int(out.numel())
+        return out

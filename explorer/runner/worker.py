@@ -1,0 +1,270 @@
+"""One worker process per (model, quantization): load -> quantize -> evaluate each task -> one record each.
+
+Run as `python -m explorer.runner.worker JOB.json`. A fresh process per job keeps one run's memory and
+energy from leaking into the next. Every task is evaluated with lm-eval's `simple_evaluate` on the same
+loaded model, one task at a time so timers and memory are attributed to that task alone. A failure is
+written as a failed record with a one-line reason; the worker goes on with the next task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("torch", "transformers", "lm_eval", "torchao", "bitsandbytes", "explorer"):
+        try:
+            out[pkg] = metadata.version(pkg if pkg != "explorer" else "llm-cost-explorer")
+        except metadata.PackageNotFoundError:
+            if pkg == "explorer":
+                from explorer import __version__
+
+                out[pkg] = __version__
+    return out
+
+
+def one_line(exc: BaseException, limit: int = 400) -> str:
+    """A readable single-line reason for a failure."""
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text}"[:limit]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _base_record(job: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cell_id": cell["cell_id"],
+        "run_id": job["run_id"],
+        "key": cell["key"],
+        "model": job["model_name"],
+        "model_ref": job["model"]["ref"],
+        "quant": job["quant"],
+        "task": cell["task"],
+        "task_source": cell.get("task_source", ""),
+        "num_fewshot": job["num_fewshot"],
+        "limit": job["limit"],
+        "batch_size": job["batch_size"],
+        "device_kind": job["device"].split(":")[0],
+        "provenance": "measured",
+        "versions": _versions(),
+    }
+
+
+def _failed(job: dict[str, Any], cell: dict[str, Any], reason: str, extra: dict[str, Any]) -> dict[str, Any]:
+    return {**_base_record(job, cell), **extra, "status": "failed", "error": reason, "started_at": _now()}
+
+
+def _softmax_conf(logliks: list[float]) -> float:
+    top = max(logliks)
+    z = sum(math.exp(v - top) for v in logliks)
+    return 1.0 / z
+
+
+def sample_rows(cell_id: str, task: str, samples: list[dict[str, Any]], mc: bool) -> list[dict[str, Any]]:
+    """Per-document rows from lm-eval's logged samples (multiple choice: log-likelihoods + confidence)."""
+    rows = []
+    for s in samples:
+        row: dict[str, Any] = {
+            "cell_id": cell_id,
+            "task": task,
+            "doc_id": s["doc_id"],
+            "doc_hash": s.get("doc_hash"),
+            "target": str(s.get("target")),
+        }
+        if mc:
+            logliks = [float(r[0]) for r in s["filtered_resps"]]
+            row.update(
+                logliks=logliks,
+                pred=str(max(range(len(logliks)), key=logliks.__getitem__)),
+                confidence=_softmax_conf(logliks),
+                correct=float(s.get("acc", 0.0)),
+            )
+        else:
+            resp = s["filtered_resps"][0] if s["filtered_resps"] else ""
+            metric = next((k for k in ("exact_match", "acc") if k in s), None)
+            row.update(logliks=None, pred=str(resp), confidence=None, correct=float(s[metric]) if metric else None)
+        rows.append(row)
+    return rows
+
+
+def _metrics(result: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for name, value in result.items():
+        if "," not in name or "_stderr," in name or not isinstance(value, (int, float)):
+            continue
+        metric, filt = name.split(",", 1)
+        stderr = result.get(f"{metric}_stderr,{filt}")
+        out.append(
+            {
+                "metric": metric if filt == "none" else f"{metric},{filt}",
+                "value": float(value),
+                "stderr": float(stderr) if isinstance(stderr, (int, float)) else None,
+            }
+        )
+    return out
+
+
+def evaluate_cell(
+    lm: Any, job: dict[str, Any], cell: dict[str, Any], tm: Any, meter: Any, baseline_rss: int, common: dict[str, Any]
+) -> dict[str, Any]:
+    """Evaluate one task on the loaded model; returns the ok record (samples written first)."""
+    import lm_eval
+
+    from explorer.records.files import write_samples
+    from explorer.runner.measure import Window
+
+    name = cell["lm_eval_task"]
+    started = _now()
+    lm.reset_counters()
+    with Window(job["device"], baseline_rss, meter) as win:
+        res = lm_eval.simple_evaluate(
+            model=lm,
+            tasks=[name],
+            num_fewshot=job["num_fewshot"],
+            limit=job["limit"],
+            task_manager=tm,
+            log_samples=True,
+            random_seed=job["seed"],
+            numpy_random_seed=job["seed"],
+            torch_random_seed=job["seed"],
+            fewshot_random_seed=job["seed"],
+            verbosity="ERROR",
+        )
+    result = res["results"].get(name) or res.get("groups", {}).get(name) or {}
+    n_docs = sum(int(v["effective"]) for v in res["n-samples"].values())
+    mc = res["configs"].get(name, {}).get("output_type") == "multiple_choice"
+    rows: list[dict[str, Any]] = []
+    for sub, samples in res.get("samples", {}).items():
+        sub_mc = res["configs"].get(sub, {}).get("output_type") == "multiple_choice"
+        rows += sample_rows(cell["cell_id"], cell["task"] if sub == name else sub, samples, sub_mc)
+    write_samples(Path(job["out_dir"]), cell["cell_id"], rows)
+    chance = (sum(1.0 / len(r["logliks"]) for r in rows) / len(rows)) if mc and rows else 0.0
+    per_q = lambda v: v / n_docs if n_docs else None
+    return {
+        **_base_record(job, cell),
+        **common,
+        "status": "ok",
+        "error": None,
+        "started_at": started,
+        "metrics": _metrics(result),
+        "n_docs": n_docs,
+        "chance": chance,
+        "output_type": "multiple_choice" if mc else "other",
+        "device_s": lm.device_s,
+        "device_s_per_query": per_q(lm.device_s),
+        "tokens_in_per_query": per_q(lm.tokens_in),
+        "tokens_out_per_query": per_q(lm.tokens_out),
+        "padded_tokens_per_query": per_q(lm.padded_tokens),
+        "model_calls": lm.model_calls,
+        "peak_mem_bytes": win.peak_mem_bytes,
+        "peak_mem_kind": win.peak_mem_kind,
+        "energy_j": win.energy_j,
+        "energy_j_per_query": per_q(win.energy_j) if win.energy_j is not None else None,
+        "wall_s": win.wall_s,
+    }
+
+
+def run_job(job: dict[str, Any]) -> int:
+    """Run every cell of a job; returns the number of failed cells."""
+    from explorer.records.files import write_record
+    from explorer.runner.measure import EnergyMeter, device_name, rss_bytes, weight_bytes
+
+    out_dir = Path(job["out_dir"])
+    cells = job["cells"]
+    header = {"quant_backend": None, "quant_settings": None, "model_params": None}
+    try:
+        import lm_eval  # noqa: F401  (imported before the baseline: library memory is not the model's)
+        import torch
+        import transformers  # noqa: F401
+
+        from explorer.models.sources import ModelSource, count_params, load_model
+        from explorer.quant.registry import select_backend
+
+        baseline_rss = rss_bytes()
+
+        torch.manual_seed(job["seed"])
+        device = job["device"]
+        backend = select_backend(job["quant"], device.split(":")[0])
+        header.update(quant_backend=backend.name, quant_settings=backend.settings, device_name=device_name(device))
+        source = ModelSource(**job["model"])
+        t0 = time.perf_counter()
+        extra = backend.load_kwargs(backend.settings) if backend.load_kwargs else {}
+        model, tokenizer = load_model(source, getattr(torch, backend.load_dtype), device, **extra)
+        load_s = time.perf_counter() - t0
+        header["model_params"] = count_params(model)
+        t0 = time.perf_counter()
+        if backend.apply is not None:
+            model = backend.apply(model, backend.settings)
+        quantize_s = time.perf_counter() - t0
+        gc.collect()  # drop load-time temporaries (and mmapped checkpoint views) before measuring
+        header.update(
+            load_s=load_s,
+            quantize_s=quantize_s,
+            weight_bytes=weight_bytes(model),
+            compute_dtype=backend.load_dtype,
+            model_rss_bytes=rss_bytes() - baseline_rss,
+        )
+        print(
+            f"[{job['job_name']}] loaded {job['model_name']} {job['quant']} via {backend.name} "
+            f"in {load_s:.1f}+{quantize_s:.1f} s",
+            flush=True,
+        )
+        from explorer.runner.timed_lm import TimedHFLM
+        from explorer.tasks.offline import task_manager
+
+        lm = TimedHFLM(
+            pretrained=model, tokenizer=tokenizer, batch_size=job["batch_size"], device=device, softmax_dtype="float32"
+        )
+        tm = task_manager(job["include_path"])
+        meter = EnergyMeter(device)
+    except Exception as exc:  # load / quantize failed: every cell of the job fails with the reason
+        traceback.print_exc()
+        for cell in cells:
+            write_record(out_dir, _failed(job, cell, one_line(exc), header))
+        return len(cells)
+    failed = 0
+    for cell in cells:
+        try:
+            record = evaluate_cell(lm, job, cell, tm, meter, baseline_rss, header)
+            summary = ", ".join(f"{m['metric']}={m['value']:.3f}" for m in record["metrics"][:2])
+            print(f"[{job['job_name']}] {cell['task']}: {summary} ({record['wall_s']:.1f} s)", flush=True)
+        except Exception as exc:
+            traceback.print_exc()
+            record = _failed(job, cell, one_line(exc), header)
+            failed += 1
+            if "out of memory" in str(exc).lower():
+                import torch
+
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+        write_record(out_dir, record)
+    return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m explorer.runner.worker JOB.json", file=sys.stderr)
+        return 2
+    job = json.loads(Path(argv[0]).read_text())
+    run_job(job)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

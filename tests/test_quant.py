@@ -1,0 +1,51 @@
+"""Quantization registry: per-device backends, readable errors, and that quantizing changes the weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from explorer.quant.registry import QuantizationError, available_levels, check_level, select_backend
+
+
+def test_cpu_backends() -> None:
+    assert select_backend("bf16", "cpu").name == "torch"
+    assert select_backend("int8", "cpu").name == "torchao-int8-weight-only"
+    assert select_backend("int4", "cpu").name == "torchao-int4-prototype-opaque"
+    assert available_levels("cpu") == ["fp32", "bf16", "fp16", "int8", "int4"]
+
+
+def test_nf4_on_cpu_lists_what_is_available() -> None:
+    with pytest.raises(QuantizationError) as err:
+        select_backend("nf4", "cpu")
+    msg = str(err.value)
+    assert "not available on cpu" in msg and "available on cpu: fp32, bf16, fp16, int8, int4" in msg
+
+
+def test_unknown_level_suggests() -> None:
+    with pytest.raises(QuantizationError, match=r"did you mean 'int8'"):
+        check_level("int7")
+
+
+@pytest.mark.parametrize("level", ["int8", "int4"])
+def test_quantizing_tiny_model_shrinks_and_changes_it(level: str) -> None:
+    from explorer.models.sources import load_model, parse_model
+    from explorer.runner.measure import weight_bytes
+
+    backend = select_backend(level, "cpu")
+    model, tok = load_model(parse_model("tiny-random-llama"), torch.bfloat16, "cpu", log=lambda *_: None)
+    ids = torch.tensor([tok("the cat sat on the mat")["input_ids"]])
+    with torch.no_grad():
+        ref = model(ids).logits.float()
+    before = weight_bytes(model)
+    model = backend.apply(model, backend.settings)
+    with torch.no_grad():
+        out = model(ids).logits.float()
+    assert weight_bytes(model) < before
+    assert not torch.equal(out, ref)
+    assert torch.allclose(out, ref, atol=0.5)  # same model, small quantization error
+
+
+@pytest.mark.gpu
+def test_cuda_levels_exist() -> None:
+    assert "nf4" in available_levels("cuda") or "bitsandbytes" not in str(select_backend("int8", "cuda").name)

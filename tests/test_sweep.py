@@ -1,0 +1,142 @@
+"""Sweep plumbing on a tiny random-weight model and the generated tasks: records, failures, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from explorer.config.spec import SweepSpec
+from explorer.launcher.sweep import plan_sweep, run_sweep
+from explorer.records.files import read_records
+from explorer.records.store import load_evals, load_samples
+
+GEN_TASK = """\
+task: tiny_gen
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: generate_until
+doc_to_text: "{{{{question}}}}"
+doc_to_target: "{{{{answer}}}}"
+generation_kwargs:
+  until: ["\\n"]
+  max_gen_toks: 6
+  do_sample: false
+metric_list:
+  - metric: exact_match
+    aggregation: mean
+    higher_is_better: true
+"""
+
+
+@pytest.fixture(scope="module")
+def gen_task_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("usertasks")
+    data = folder / "gen.jsonl"
+    data.write_text("".join(json.dumps({"question": f"{i} + {i} =", "answer": str(2 * i)}) + "\n" for i in range(6)))
+    (folder / "tiny_gen.yaml").write_text(GEN_TASK.format(data=data))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory, gen_task_dir) -> tuple[Path, SweepSpec, dict]:
+    out = tmp_path_factory.mktemp("sweep")
+    spec = SweepSpec(
+        models=["tiny-random-llama", "no-such-org/no-such-model"],
+        quantizations=["bf16", "nf4"],
+        tasks=["explorer_arith", "tiny_gen"],
+        limit=6,
+        batch_size=4,
+        device="cpu",
+        include_path=[str(gen_task_dir)],
+    )
+    counts = run_sweep(spec, out, progress=False)
+    return out, spec, counts
+
+
+def test_every_cell_has_one_record(sweep_dir) -> None:
+    out, _, counts = sweep_dir
+    records = read_records(out)
+    assert len(records) == 8 and len({r["cell_id"] for r in records}) == 8
+    assert counts == {"ok": 2, "failed": 6, "skipped": 0, "stopped": 0}
+
+
+def test_ok_cells_carry_measurements(sweep_dir) -> None:
+    out, _, _ = sweep_dir
+    evals = load_evals(out).filter(pl.col("status") == "ok")
+    arith = evals.filter((pl.col("task") == "explorer_arith") & (pl.col("metric") == "acc")).row(0, named=True)
+    assert arith["n_docs"] == 6 and arith["model_params"] > 0 and arith["quant_backend"] == "torch"
+    assert arith["device_s_per_query"] > 0 and arith["tokens_in_per_query"] > 4 and arith["peak_mem_bytes"] > 0
+    assert arith["tokens_out_per_query"] == 0 and arith["energy_j_per_query"] is None  # no sensor on CPU
+    assert arith["provenance"] == "measured" and arith["chance"] == pytest.approx(0.25)
+    gen = evals.filter(pl.col("task") == "tiny_gen").row(0, named=True)
+    assert gen["metric"] == "exact_match" and gen["tokens_out_per_query"] > 0
+    samples = load_samples(out, cell_ids=[arith["cell_id"]])
+    assert samples.height == 6 and samples["doc_id"].to_list() == list(range(6))
+    assert all(0.25 <= c <= 1 for c in samples["confidence"]) and all(len(x) == 4 for x in samples["logliks"])
+    assert samples["correct"].mean() == pytest.approx(arith["value"])
+
+
+def test_failures_are_readable(sweep_dir) -> None:
+    out, _, _ = sweep_dir
+    failed = [r for r in read_records(out) if r["status"] == "failed"]
+    nf4 = [r for r in failed if r["model"] == "tiny-random-llama"]
+    assert len(nf4) == 2 and all("available on cpu: fp32, bf16, fp16, int8, int4" in r["error"] for r in nf4)
+    bad = [r for r in failed if r["model"] == "no-such-org/no-such-model" and r["quant"] == "bf16"]
+    assert len(bad) == 2 and all("no-such-org/no-such-model" in r["error"] for r in bad)
+    assert all("\n" not in r["error"] and len(r["error"]) <= 400 for r in failed)
+
+
+def test_rerun_skips_finished_cells(sweep_dir) -> None:
+    out, spec, _ = sweep_dir
+    plan = plan_sweep(spec, out, retry_failed=False)
+    assert plan.jobs == [] and plan.skipped == 8 and plan.total == 8
+    retry = plan_sweep(spec, out)
+    assert sum(len(j.cells) for j in retry.jobs) == 6  # failed cells are retried by default, ok ones never
+
+
+def test_sigkill_mid_sweep_then_resume(tmp_path) -> None:
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(
+        "models: [tiny-random-llama]\nquantizations: [bf16, int8, int4]\n"
+        "tasks: [explorer_arith, explorer_pattern]\nlimit: 8\nbatch_size: 4\ndevice: cpu\n"
+    )
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "explorer.cli", "sweep", str(spec_path), "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list((out / "records").glob("*.json"))) < 1:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # launcher and worker together, mid-sweep
+    proc.wait()
+    first = {p.stem for p in (out / "records").glob("*.json")}
+    assert 1 <= len(first) < 6
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"{len(first)} already done" in done.stdout
+    records = read_records(out)
+    assert len(records) == 6 and len({r["cell_id"] for r in records}) == 6
+    assert all(r["status"] == "ok" for r in records)
+    assert not list((out / "records").glob(".*.tmp"))
+    assert first <= {r["cell_id"] for r in records}
+
+
+def test_table_cli(sweep_dir, capsys) -> None:
+    from explorer.cli import main
+
+    out, _, _ = sweep_dir
+    assert main(["table", str(out), "--csv", "--metric", "acc"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("model,model_params,quant,quant_backend,task,metric,value,stderr,n_docs")
+    assert sum(",ok" in ln for ln in lines) == 1 and sum(",failed" in ln for ln in lines) == 6
+    assert main(["table", str(out / "nothing")]) == 1
