@@ -79,6 +79,65 @@ def cmd_table(args: argparse.Namespace) -> int:
     return _print_table(Path(args.dir), csv=args.csv, metrics=tuple(args.metric) if args.metric else None)
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from explorer.launcher.profiles import ProfileSpec, run_profiles
+    from explorer.records.store import load_profiles
+
+    spec = ProfileSpec(
+        models=args.model,
+        quantizations=args.quant or ["bf16"],
+        batch_sizes=[int(b) for b in args.batch_sizes.split(",")],
+        prompt_tokens=args.prompt_tokens,
+        new_tokens=args.new_tokens,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        device=args.device,
+    )
+    run_profiles(spec, args.out)
+    cols = [
+        "model",
+        "quant",
+        "quant_backend",
+        "batch_size",
+        "status",
+        "prefill_s",
+        "prefill_cv",
+        "decode_s_per_token",
+        "generate_cv",
+        "tokens_per_s",
+        "device_s_per_query",
+        "peak_mem_bytes",
+        "energy_j_per_query",
+        "error",
+    ]
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, tbl_hide_dataframe_shape=True):
+        print(load_profiles(args.out).select(cols))
+    return 0
+
+
+def cmd_ceilings(args: argparse.Namespace) -> int:
+    import json
+
+    from explorer.launcher.sweep import resolve_device
+    from explorer.records.files import atomic_write_text
+    from explorer.runner.ceilings import measure_ceilings
+
+    result = measure_ceilings(resolve_device(args.device), dtype=args.dtype)
+    print(
+        f"{result['device_name']}: matmul {result['matmul_flops'] / 1e12:.3f} TFLOP/s ({args.dtype}, "
+        f"n={result['matmul_n']}, cv {result['matmul_cv']:.2f}); copy {result['copy_bytes_per_s'] / 1e9:.2f} GB/s "
+        f"(cv {result['copy_cv']:.2f})"
+    )
+    if args.out:
+        name = "".join(c if c.isalnum() else "_" for c in f"{result['device_name']}_{args.dtype}")
+        path = Path(args.out) / "ceilings" / f"{name}.json"
+        atomic_write_text(path, json.dumps(result, indent=1))
+        print(f"written {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="explorer", description="LLM cost/accuracy explorer")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +159,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results", help="results folder (default: results)")
     run_flags(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("profile", help="serving profile: prefill and decode time over a batch-size ladder")
+    p.add_argument("--model", action="append", required=True, help="model entry (repeatable)")
+    p.add_argument("--quant", action="append", help="quantization level (repeatable; default bf16)")
+    p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64", help="comma-separated ladder (stops at OOM)")
+    p.add_argument("--prompt-tokens", type=int, default=128)
+    p.add_argument("--new-tokens", type=int, default=32)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", required=True, help="results folder (profiles/ inside)")
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("ceilings", help="measure this device's matmul FLOP/s and copy bytes/s")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--dtype", default="bfloat16")
+    p.add_argument("--out", help="results folder (ceilings/ inside)")
+    p.set_defaults(func=cmd_ceilings)
 
     p = sub.add_parser("table", help="print the evals table of a results folder")
     p.add_argument("dir", help="results folder")

@@ -115,3 +115,52 @@ def evals_table(evals: pl.DataFrame, metrics: tuple[str, ...] | None = None) -> 
     if metrics:
         frame = frame.filter(pl.col("metric").is_in(list(metrics)) | (pl.col("status") != "ok"))
     return frame.select(TABLE_COLUMNS)
+
+
+PROFILE_SCHEMA: dict[str, Any] = {
+    "profile_id": pl.String,
+    "model": pl.String,
+    "model_ref": pl.String,
+    "model_params": pl.Int64,
+    "quant": pl.String,
+    "quant_backend": pl.String,
+    "device_kind": pl.String,
+    "device_name": pl.String,
+    "weights": pl.String,
+    "weight_bytes": pl.Int64,
+    "batch_size": pl.Int64,
+    "prompt_tokens": pl.Int64,
+    "new_tokens": pl.Int64,
+    "status": pl.String,
+    "error": pl.String,
+    "prefill_s": pl.Float64,
+    "prefill_cv": pl.Float64,
+    "generate_s": pl.Float64,
+    "generate_cv": pl.Float64,
+    "decode_s": pl.Float64,
+    "decode_s_per_token": pl.Float64,
+    "prefill_tokens_per_s": pl.Float64,
+    "decode_tokens_per_s": pl.Float64,
+    "tokens_per_s": pl.Float64,
+    "device_s_per_query": pl.Float64,
+    "peak_mem_bytes": pl.Int64,
+    "energy_j": pl.Float64,
+    "energy_j_per_query": pl.Float64,
+    "repeats": pl.Int64,
+    "provenance": pl.String,
+}
+
+
+def load_profiles(out_dir: str | Path) -> pl.DataFrame:
+    """Serving profiles: one row per (profile, batch size); a failed profile keeps one row with its error."""
+    folder = Path(out_dir) / "profiles"
+    rows: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        head = {k: rec.get(k) for k in PROFILE_SCHEMA}
+        points = rec.get("rows") or [{"status": rec.get("status"), "error": rec.get("error")}]
+        rows += [{**head, **{k: v for k, v in p.items() if k in PROFILE_SCHEMA}} for p in points]
+    return pl.DataFrame(rows, schema=PROFILE_SCHEMA, strict=False)

@@ -9,12 +9,10 @@ written as a failed record with a one-line reason; the worker goes on with the n
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 import math
 import os
 import sys
-import time
 import traceback
 from importlib import metadata
 from pathlib import Path
@@ -182,55 +180,36 @@ def evaluate_cell(
 def run_job(job: dict[str, Any]) -> int:
     """Run every cell of a job; returns the number of failed cells."""
     from explorer.records.files import write_record
-    from explorer.runner.measure import EnergyMeter, device_name, rss_bytes, weight_bytes
+    from explorer.runner.measure import EnergyMeter, device_name, rss_bytes
 
     out_dir = Path(job["out_dir"])
     cells = job["cells"]
-    header = {"quant_backend": None, "quant_settings": None, "model_params": None}
+    header: dict[str, Any] = {"quant_backend": None, "quant_settings": None, "model_params": None}
     try:
         import lm_eval  # noqa: F401  (imported before the baseline: library memory is not the model's)
         import torch
         import transformers  # noqa: F401
 
-        from explorer.models.sources import ModelSource, count_params, load_model
-        from explorer.quant.registry import select_backend
-
-        baseline_rss = rss_bytes()
-
-        torch.manual_seed(job["seed"])
-        device = job["device"]
-        backend = select_backend(job["quant"], device.split(":")[0])
-        header.update(quant_backend=backend.name, quant_settings=backend.settings, device_name=device_name(device))
-        source = ModelSource(**job["model"])
-        t0 = time.perf_counter()
-        extra = backend.load_kwargs(backend.settings) if backend.load_kwargs else {}
-        model, tokenizer = load_model(source, getattr(torch, backend.load_dtype), device, **extra)
-        load_s = time.perf_counter() - t0
-        header["model_params"] = count_params(model)
-        t0 = time.perf_counter()
-        if backend.apply is not None:
-            model = backend.apply(model, backend.settings)
-        quantize_s = time.perf_counter() - t0
-        gc.collect()  # drop load-time temporaries (and mmapped checkpoint views) before measuring
-        header.update(
-            load_s=load_s,
-            quantize_s=quantize_s,
-            weight_bytes=weight_bytes(model),
-            compute_dtype=backend.load_dtype,
-            model_rss_bytes=rss_bytes() - baseline_rss,
-        )
-        print(
-            f"[{job['job_name']}] loaded {job['model_name']} {job['quant']} via {backend.name} "
-            f"in {load_s:.1f}+{quantize_s:.1f} s",
-            flush=True,
-        )
+        from explorer.runner.loading import load_quantized, preimport
         from explorer.runner.timed_lm import TimedHFLM
         from explorer.tasks.offline import task_manager
 
+        tm = task_manager(job["include_path"])  # the task index is not the model's memory either
+        preimport(job["quant"], job["device"])
+        baseline_rss = rss_bytes()
+        torch.manual_seed(job["seed"])
+        device = job["device"]
+        header["device_name"] = device_name(device)
+        model, tokenizer, info = load_quantized(job["model"], job["quant"], device, baseline_rss)
+        header.update(info)
+        print(
+            f"[{job['job_name']}] loaded {job['model_name']} {job['quant']} via {info['quant_backend']} "
+            f"in {info['load_s']:.1f}+{info['quantize_s']:.1f} s",
+            flush=True,
+        )
         lm = TimedHFLM(
             pretrained=model, tokenizer=tokenizer, batch_size=job["batch_size"], device=device, softmax_dtype="float32"
         )
-        tm = task_manager(job["include_path"])
         meter = EnergyMeter(device)
     except Exception as exc:  # load / quantize failed: every cell of the job fails with the reason
         traceback.print_exc()

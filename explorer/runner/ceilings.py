@@ -1,0 +1,74 @@
+"""Ceilings of the device at hand, measured by the explorer itself (the roofline's two roofs).
+
+- compute: a large square matmul in the given dtype -> FLOP/s (2 n^3 per product);
+- memory: a large tensor copy -> bytes/s (each element read once and written once).
+Median over repeats after warm-up; the coefficient of variation says how steady the machine was.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import torch
+
+from explorer.runner.measure import device_name
+
+
+def _timed(fn: Any, device: str, warmup: int, repeats: int) -> list[float]:
+    cuda = device.startswith("cuda")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        fn()
+        if cuda:
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def cv(times: list[float]) -> float:
+    """Coefficient of variation (stdev / mean); 0 for fewer than two samples."""
+    return statistics.stdev(times) / statistics.mean(times) if len(times) > 1 else 0.0
+
+
+def measure_ceilings(
+    device: str = "cpu",
+    dtype: str = "bfloat16",
+    matmul_n: int | None = None,
+    copy_bytes: int | None = None,
+    warmup: int = 2,
+    repeats: int = 5,
+) -> dict[str, Any]:
+    """Measured matmul FLOP/s and copy bytes/s of `device` (sizes default by device kind)."""
+    cuda = device.startswith("cuda")
+    n = matmul_n or (8192 if cuda else 1024)
+    nbytes = copy_bytes or ((2 << 30) if cuda else (256 << 20))
+    tdtype = getattr(torch, dtype)
+    a = torch.randn(n, n, device=device, dtype=tdtype)
+    b = torch.randn(n, n, device=device, dtype=tdtype)
+    with torch.no_grad():
+        mm = _timed(lambda: torch.mm(a, b), device, warmup, repeats)
+    src = torch.empty(nbytes // 4, device=device, dtype=torch.float32).fill_(1.0)
+    dst = torch.empty_like(src)
+    cp = _timed(lambda: dst.copy_(src), device, warmup, repeats)
+    mm_s, cp_s = statistics.median(mm), statistics.median(cp)
+    return {
+        "device_name": device_name(device),
+        "device_kind": "cuda" if cuda else "cpu",
+        "dtype": dtype,
+        "matmul_n": n,
+        "matmul_flops": 2.0 * n**3 / mm_s,
+        "matmul_cv": cv(mm),
+        "copy_bytes": src.numel() * 4,
+        "copy_bytes_per_s": 2.0 * src.numel() * 4 / cp_s,
+        "copy_cv": cv(cp),
+        "repeats": repeats,
+        "threads": torch.get_num_threads(),
+        "provenance": "measured",
+    }
