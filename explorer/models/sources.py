@@ -39,7 +39,7 @@ __all__ = [
     "resolve_pretrained",
 ]
 
-KINDS = ("demo", "hub", "local", "gguf", "tiny")
+KINDS = ("demo", "hub", "local", "gguf", "tiny", "random")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".json")
 _HUB_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[A-Za-z0-9][\w.\-]*$")
 _ALIAS_RE = re.compile(r"^[\w.\-]+$")
@@ -49,7 +49,7 @@ _ALIAS_RE = re.compile(r"^[\w.\-]+$")
 class ModelSource:
     """A resolved model reference. ``name`` is for display only and is not part of ``key()``."""
 
-    kind: str  # "demo" | "hub" | "local" | "gguf" | "tiny"
+    kind: str  # "demo" | "hub" | "local" | "gguf" | "tiny" | "random" (an architecture, random weights)
     ref: str  # alias, hub id, absolute local dir, or absolute gguf file path
     revision: str | None = None
     gguf_file: str | None = None
@@ -69,6 +69,10 @@ class ModelSource:
             key.update(DEMO_MODELS[self.ref].key())
         elif self.kind == "tiny":
             key["builder"] = TINY_BUILDER_VERSION
+        elif self.kind == "random":
+            from explorer.models.architectures import ARCH_VERSION, ARCHITECTURES
+
+            key.update(arch=ARCHITECTURES[self.ref], version=ARCH_VERSION)
         elif self.kind == "hub":
             key.update(revision=self.revision, gguf_file=self.gguf_file)
         elif self.kind == "local":
@@ -88,6 +92,8 @@ class ModelSource:
 def _default_name(kind: str, ref: str) -> str:
     if kind in ("demo", "tiny", "hub"):
         return ref
+    if kind == "random":
+        return f"random:{ref}"
     if kind == "gguf":
         return Path(ref).stem
     return Path(ref).name or ref
@@ -132,6 +138,10 @@ def _parse_str(s: str) -> ModelSource:
         return ModelSource("demo", s)
     if s == TINY_ALIAS:
         return ModelSource("tiny", s)
+    if s.startswith("random:"):
+        from explorer.models.architectures import check_arch
+
+        return ModelSource("random", check_arch(s[len("random:") :]), name=s)
     path = Path(os.path.expanduser(s))
     if path.exists():
         path = path.resolve()
@@ -223,6 +233,12 @@ def load_model(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if source.kind == "random":
+        if from_pretrained_kwargs:
+            raise ValueError(f"random-weight model {source.name!r}: load-time quantization does not apply")
+        from explorer.models.architectures import build_random
+
+        return build_random(source.ref, dtype, device)
     where, kwargs = resolve_pretrained(source, log=log)
     places_itself = "device_map" in from_pretrained_kwargs
     if "quantization_config" in from_pretrained_kwargs and not places_itself:

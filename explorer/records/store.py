@@ -42,6 +42,9 @@ EVAL_SCHEMA: dict[str, Any] = {
     "load_s": pl.Float64,
     "provenance": pl.String,
     "task_source": pl.String,
+    "weights": pl.String,
+    "padded_tokens_per_query": pl.Float64,
+    "model_calls": pl.Int64,
     "quant_settings": pl.String,
     "versions": pl.String,
 }

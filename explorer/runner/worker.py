@@ -59,6 +59,7 @@ def _base_record(job: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
         "batch_size": job["batch_size"],
         "device_kind": job["device"].split(":")[0],
         "provenance": "measured",
+        "weights": "random" if job["model"]["kind"] in ("random", "tiny") else "real",
         "versions": _versions(),
     }
 

@@ -1,0 +1,1 @@
+"""Analysis (pure Polars): cost, Pareto frontier, aggregation, recommendation; charts (pure Altair)."""
