@@ -138,6 +138,68 @@ def cmd_ceilings(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_frontier(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from explorer.analysis.charts import frontier_chart, save_chart
+    from explorer.analysis.frontier import format_recommendation
+    from explorer.analysis.hardware import load_catalog
+    from explorer.analysis.pipeline import cost_table, frontier_report, read_ceilings
+    from explorer.records.store import load_evals
+
+    out_dir = Path(args.dir)
+    evals = load_evals(out_dir)
+    if evals.is_empty():
+        print(f"no records in {out_dir}/records", file=sys.stderr)
+        return 1
+    catalog = load_catalog(args.catalog)
+    ceilings = read_ceilings(out_dir)
+    if ceilings is None and args.hardware:
+        print(f"no ceilings in {out_dir}/ceilings: measuring this machine's now (explorer ceilings --out {out_dir})")
+        cmd_ceilings(argparse.Namespace(device="cpu", dtype="bfloat16", out=str(out_dir)))
+        ceilings = read_ceilings(out_dir)
+    table = cost_table(
+        evals,
+        catalog,
+        hardware=args.hardware,
+        provider=args.price_provider,
+        usd_per_hour=args.usd_per_hour,
+        ceilings=ceilings,
+        queries_per_day=args.queries_per_day,
+        metric=args.metric,
+    )
+    report = frontier_report(
+        table, task=args.task, target_fraction=args.target, chance_normalised=args.chance_normalised
+    )
+    cols = [
+        "task",
+        "model",
+        "quant",
+        "value",
+        "stderr",
+        "device_s_per_query",
+        "usd_per_1k_queries",
+        "monthly_usd",
+        "efficiency",
+        "cost_provenance",
+        "on_frontier",
+    ]
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, tbl_hide_dataframe_shape=True, float_precision=4):
+        print(
+            f"hardware: {args.hardware or 'as measured'}, "
+            f"{args.queries_per_day:,} queries/day; accuracy metric {args.metric}"
+        )
+        print(report["per_task"].select([c for c in cols if c in report["per_task"].columns]))
+        if report["aggregate"] is not None:
+            print("mean over tasks" + (" (chance-normalised)" if args.chance_normalised else "") + ":")
+            agg_cols = ["model", "quant", "value", "n_tasks", "usd_per_1k_queries", "monthly_usd", "on_frontier"]
+            print(report["aggregate"].select([c for c in agg_cols if c in report["aggregate"].columns]))
+    print(format_recommendation(report["recommendation"]))
+    if args.chart:
+        print(f"chart: {save_chart(frontier_chart(report['per_task']), args.chart)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="explorer", description="LLM cost/accuracy explorer")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +239,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="bfloat16")
     p.add_argument("--out", help="results folder (ceilings/ inside)")
     p.set_defaults(func=cmd_ceilings)
+
+    p = sub.add_parser("frontier", help="cost per query on a hardware, the Pareto frontier, the recommendation")
+    p.add_argument("dir", help="results folder")
+    p.add_argument("--hardware", help="catalog name (e.g. H100-SXM, L4, c7i.large); default: as measured")
+    p.add_argument("--price-provider", help="price of this provider (default: the cheapest in the catalog)")
+    p.add_argument("--usd-per-hour", type=float, help="price override (required without --hardware)")
+    p.add_argument("--queries-per-day", type=float, default=10_000)
+    p.add_argument("--task", help="only this task")
+    p.add_argument("--metric", default="acc", help="accuracy metric (default acc; gsm8k uses exact_match)")
+    p.add_argument("--target", type=float, default=0.9, help="recommend the cheapest reaching this share of the best")
+    p.add_argument("--chance-normalised", action="store_true")
+    p.add_argument("--catalog", help="hardware catalog YAML (default data/hardware.yaml)")
+    p.add_argument("--chart", help="also write the frontier chart (.png or .svg)")
+    p.set_defaults(func=cmd_frontier)
 
     p = sub.add_parser("table", help="print the evals table of a results folder")
     p.add_argument("dir", help="results folder")

@@ -72,6 +72,13 @@ PRICE_SCHEMA: dict[str, Any] = {
 }
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as strings, so a bad date becomes a CatalogError naming entry and field."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+
+
 class CatalogError(ValueError):
     """A catalog that does not validate, or a look-up that fails (message: one readable line)."""
 
@@ -276,7 +283,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     src = Path(path) if path is not None else DEFAULT_PATH
     check = _Checker(src)
     try:
-        doc = yaml.safe_load(src.read_text(encoding="utf-8"))
+        doc = yaml.load(src.read_text(encoding="utf-8"), Loader=_Loader)
     except OSError as exc:
         raise CatalogError(f"{src}: cannot read the catalog: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
