@@ -41,7 +41,7 @@ def one_line(exc: BaseException, limit: int = 400) -> str:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _base_record(job: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
