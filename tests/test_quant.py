@@ -46,6 +46,15 @@ def test_quantizing_tiny_model_shrinks_and_changes_it(level: str) -> None:
     assert torch.allclose(out, ref, atol=0.5)  # same model, small quantization error
 
 
-@pytest.mark.gpu
-def test_cuda_levels_exist() -> None:
-    assert "nf4" in available_levels("cuda") or "bitsandbytes" not in str(select_backend("int8", "cuda").name)
+def test_cuda_backends_follow_what_is_installed() -> None:
+    import importlib.util
+
+    levels = available_levels("cuda")
+    assert {"fp32", "bf16", "fp16", "int8", "int4"} <= set(levels)  # torchao covers int8/int4 on CUDA
+    if importlib.util.find_spec("bitsandbytes") is None:
+        assert select_backend("int8", "cuda").name == "torchao-int8-weight-only"
+        with pytest.raises(QuantizationError, match=r"bitsandbytes-nf4 needs cuda \+ bitsandbytes"):
+            select_backend("nf4", "cuda")
+    else:
+        assert select_backend("nf4", "cuda").name == "bitsandbytes-nf4"
+        assert select_backend("int8", "cuda").name == "bitsandbytes-llm.int8"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from explorer.launcher.sweep import _die_with_parent, _slug, _worker_exit_reason, resolve_device
+from explorer.launcher.sweep import _slug, _worker_exit_reason, resolve_device
 from explorer.records.files import atomic_write_text, cell_id
 
 
@@ -72,12 +73,14 @@ def run_profiles(spec: ProfileSpec, out_dir: str | Path, log: Any = print) -> li
                 "new_tokens": spec.new_tokens,
                 "warmup": spec.warmup,
                 "repeats": spec.repeats,
+                "max_point_s": spec.max_point_s,
             }
             pid = cell_id(key)
             path = out_dir / "profiles" / f"{pid}.json"
             if path.exists() and json.loads(path.read_text()).get("status") == "ok":
                 records.append(json.loads(path.read_text()))
                 continue
+            path.unlink(missing_ok=True)  # a stale failed/partial result must not pass for this run's
             name = f"profile-{_slug(source.name)}__{quant}"
             job = {
                 "profile_id": pid,
@@ -102,7 +105,7 @@ def run_profiles(spec: ProfileSpec, out_dir: str | Path, log: Any = print) -> li
                     [sys.executable, "-m", "explorer.runner.profile", str(job_path)],
                     stdout=handle,
                     stderr=subprocess.STDOUT,
-                    preexec_fn=_die_with_parent,
+                    env={**os.environ, "EXPLORER_LAUNCHER_PID": str(os.getpid())},
                 )
             if path.exists():
                 record = json.loads(path.read_text())

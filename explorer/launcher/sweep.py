@@ -7,8 +7,6 @@ same (model, quantization) form a job: one fresh process loads and quantizes onc
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import dataclasses
 import json
 import os
@@ -25,6 +23,7 @@ from typing import Any
 
 from explorer.config.spec import SweepSpec
 from explorer.records.files import atomic_write_text, cell_id, read_records, write_record
+from explorer.runner.worker import weights_kind
 
 
 @dataclass
@@ -65,6 +64,7 @@ def plan_sweep(spec: SweepSpec, out_dir: Path, retry_failed: bool = True) -> Pla
     """Expand the spec into jobs of pending cells (cells with an ok record are skipped)."""
     from explorer.models.sources import parse_model
     from explorer.paths import sub_cache
+    from explorer.quant.registry import QuantizationError, select_backend
     from explorer.runner.measure import device_name
     from explorer.tasks.offline import find_data_dir, prepare_tasks
 
@@ -73,10 +73,15 @@ def plan_sweep(spec: SweepSpec, out_dir: Path, retry_failed: bool = True) -> Pla
     data_dir = find_data_dir(spec.data_dir) if spec.data_dir else os.environ.get("EXPLORER_DATA_DIR") or None
     tasks = prepare_tasks(spec.tasks, data_dir, sub_cache("tasks"), include_dirs=spec.include_path)
     done = {r["cell_id"]: r.get("status") for r in read_records(out_dir)}
-    jobs, skipped, total = [], 0, 0
+    jobs, skipped, total, planned = [], 0, 0, set()
     for entry in spec.models:
         source = parse_model(entry)
         for quant in spec.quantizations:
+            try:  # the backend that realises the level here is part of what the result means
+                backend = select_backend(quant, device.split(":")[0])
+                quant_key = {"level": quant, "backend": backend.name, "settings": backend.settings}
+            except QuantizationError:
+                quant_key = {"level": quant, "backend": None}
             job = Job(
                 name=f"{_slug(source.name)}__{quant}",
                 model=dataclasses.asdict(source),
@@ -86,7 +91,7 @@ def plan_sweep(spec: SweepSpec, out_dir: Path, retry_failed: bool = True) -> Pla
             for task in spec.tasks:
                 key = {
                     "model": source.key(),
-                    "quant": quant,
+                    "quant": quant_key,
                     "task": task,
                     "task_fingerprint": tasks.fingerprints.get(task, ""),
                     "num_fewshot": spec.num_fewshot,
@@ -96,6 +101,9 @@ def plan_sweep(spec: SweepSpec, out_dir: Path, retry_failed: bool = True) -> Pla
                     "seed": spec.seed,
                 }
                 cid = cell_id(key)
+                if cid in planned:  # the same cell asked for twice (duplicate task, alias + id of one model)
+                    continue
+                planned.add(cid)
                 total += 1
                 status = done.get(cid)
                 if status == "ok" or (status == "failed" and not retry_failed):
@@ -121,15 +129,12 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-." else "_" for c in text)[:60]
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Linux: the worker gets SIGKILL when the launcher dies, so no orphan keeps writing."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def _worker_exit_reason(code: int, log_path: Path) -> str:
     if code < 0:
-        sig = signal.Signals(-code).name
+        try:
+            sig = signal.Signals(-code).name
+        except ValueError:
+            sig = f"signal {-code}"
         why = f"worker killed by {sig}" + (" (likely out of memory)" if sig == "SIGKILL" else "")
     else:
         why = f"worker exited with code {code}"
@@ -195,6 +200,8 @@ def run_plan(
                     "status": "failed",
                     "error": reason,
                     "provenance": "measured",
+                    "weights": weights_kind(job.model),
+                    "task_source": cell.get("task_source", ""),
                     "device_kind": plan.device.split(":")[0],
                     "device_name": plan.device_name,
                     "num_fewshot": spec.num_fewshot,
@@ -246,8 +253,8 @@ def _run_job(
     wanted = {c["cell_id"] for c in job.cells}
     before = {c: _mtime(out_dir, c) for c in wanted}
     seen: set[str] = set()
-    env = dict(os.environ)
-    local_tasks = all(not src.startswith("lm_eval") for src in plan.task_sources.values())
+    env = {**os.environ, "EXPLORER_LAUNCHER_PID": str(os.getpid())}
+    local_tasks = all(src == "generated" or src.startswith("data_dir:") for src in plan.task_sources.values())
     if local_tasks and job.model["kind"] != "hub":  # nothing to fetch: never wait on an unreachable hub
         env.setdefault("HF_HUB_OFFLINE", "1")
         env.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -258,7 +265,6 @@ def _run_job(
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
-            preexec_fn=_die_with_parent,
         )
         while True:
             code = proc.poll()

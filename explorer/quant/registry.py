@@ -32,7 +32,7 @@ class Backend:
     settings: dict[str, Any] = field(default_factory=dict)
     requires: tuple[str, ...] = ()  # importable modules needed
     apply: Callable[[Any, dict[str, Any]], Any] | None = None  # (model, settings) -> model, in place ok
-    load_kwargs: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # extra from_pretrained kwargs
+    load_kwargs: Callable[[dict[str, Any], str], dict[str, Any]] | None = None  # (settings, device) -> kwargs
 
     def available(self, device_kind: str) -> bool:
         if device_kind not in self.devices:
@@ -71,7 +71,7 @@ def _torchao_int4_cuda(model: Any, settings: dict[str, Any]) -> Any:
     return model
 
 
-def _bnb_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
+def _bnb_kwargs(settings: dict[str, Any], device: str) -> dict[str, Any]:
     import torch
     from transformers import BitsAndBytesConfig
 
@@ -83,7 +83,7 @@ def _bnb_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
             bnb_4bit_quant_type=settings["quant_type"],
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
-    return {"quantization_config": cfg, "device_map": {"": 0}}
+    return {"quantization_config": cfg, "device_map": {"": torch.device(device).index or 0}}
 
 
 BACKENDS: tuple[Backend, ...] = (

@@ -7,6 +7,10 @@ import time
 from typing import Any
 
 
+class ModelLoadError(RuntimeError):
+    """The model could not be loaded; the message names it."""
+
+
 def preimport(level: str, device: str) -> None:
     """Import what loading and quantizing will need, so a memory baseline taken after this call counts
     the model and not the libraries (transformers' model classes, torchao's kernels)."""
@@ -37,13 +41,20 @@ def load_quantized(model: dict[str, Any], level: str, device: str, baseline_rss:
     backend = select_backend(level, device.split(":")[0])
     info.update(quant_backend=backend.name, quant_settings=backend.settings, compute_dtype=backend.load_dtype)
     t0 = time.perf_counter()
-    extra = backend.load_kwargs(backend.settings) if backend.load_kwargs else {}
-    net, tokenizer = load_model(ModelSource(**model), getattr(torch, backend.load_dtype), device, **extra)
+    extra = backend.load_kwargs(backend.settings, device) if backend.load_kwargs else {}
+    source = ModelSource(**model)
+    try:
+        net, tokenizer = load_model(source, getattr(torch, backend.load_dtype), device, **extra)
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load model {source.name!r} ({source.kind}): {type(exc).__name__}: {exc}") from exc
     info["load_s"] = time.perf_counter() - t0
-    info["model_params"] = count_params(net)  # dense count, before quantization
+    # dense count: before torchao quantizes; bitsandbytes packs at load time, which num_parameters() undoes
+    info["model_params"] = int(net.num_parameters()) if extra else count_params(net)
     t0 = time.perf_counter()
     if backend.apply is not None:
         net = backend.apply(net, backend.settings)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
     info["quantize_s"] = time.perf_counter() - t0
     gc.collect()  # drop load-time temporaries before measuring
     info.update(weight_bytes=weight_bytes(net), model_rss_bytes=rss_bytes() - baseline_rss)

@@ -76,7 +76,11 @@ class EnergyMeter:
 
             pynvml.nvmlInit()
             index = torch.device(device).index or 0
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            uuid = str(torch.cuda.get_device_properties(index).uuid)
+            try:  # NVML numbers GPUs physically; torch's index is remapped by CUDA_VISIBLE_DEVICES
+                handle = pynvml.nvmlDeviceGetHandleByUUID(uuid if uuid.startswith("GPU-") else f"GPU-{uuid}")
+            except Exception:
+                handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
             self._handle = handle
         except Exception:  # no pynvml, no permission, no sensor on this GPU
@@ -102,7 +106,7 @@ class Window:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
         else:
-            reset_peak_rss()
+            self.peak_reset = reset_peak_rss()
         self.energy0 = self.meter.read_j()
         self.t0 = time.perf_counter()
         return self
@@ -118,7 +122,8 @@ class Window:
             self.peak_mem_kind = "cuda_max_memory_allocated"
         else:
             self.peak_mem_bytes = int(peak_rss_bytes() - self.baseline_rss)
-            self.peak_mem_kind = "peak_rss_delta"
+            # without a resettable high-water mark the peak is the whole process's, load included
+            self.peak_mem_kind = "peak_rss_delta" if self.peak_reset else "process_peak_rss_delta"
 
 
 def tensor_bytes(t: torch.Tensor) -> int:

@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from explorer.runner.worker import _versions, one_line
+from explorer.runner.worker import _versions, die_with_parent, one_line, weights_kind
 
 
 def _timed_generate(model: Any, ids: Any, mask: Any, new_tokens: int, device: str, pad_id: int) -> float:
@@ -65,14 +65,15 @@ def profile_point(
     gen = torch.Generator().manual_seed(seed)
     ids = torch.randint(10, vocab_size, (batch_size, prompt_tokens), generator=gen).to(device)
     mask = torch.ones_like(ids)
-    with Window(device, baseline_rss, meter) as win:
+    with Window(device, baseline_rss, meter) as win:  # peak memory over everything
         for _ in range(warmup):
             _timed_generate(model, ids, mask, new_tokens, device, pad_id)
         prefill = [_timed_generate(model, ids, mask, 1, device, pad_id) for _ in range(repeats)]
-        full = [_timed_generate(model, ids, mask, new_tokens, device, pad_id) for _ in range(repeats)]
+        with Window(device, baseline_rss, meter) as full_win:  # energy of the full-length generations only
+            full = [_timed_generate(model, ids, mask, new_tokens, device, pad_id) for _ in range(repeats)]
     prefill_s, full_s = statistics.median(prefill), statistics.median(full)
-    decode_s = max(full_s - prefill_s, 0.0)
-    runs = warmup + 2 * repeats
+    decode_s = full_s - prefill_s if full_s > prefill_s else None  # medians crossed: too noisy to tell
+    energy = full_win.energy_j / repeats if full_win.energy_j is not None else None
     return {
         "batch_size": batch_size,
         "prompt_tokens": prompt_tokens,
@@ -84,16 +85,15 @@ def profile_point(
         "generate_s": full_s,
         "generate_cv": cv(full),
         "decode_s": decode_s,
-        "decode_s_per_token": decode_s / max(new_tokens - 1, 1),
+        "decode_s_per_token": decode_s / max(new_tokens - 1, 1) if decode_s else None,
         "prefill_tokens_per_s": batch_size * prompt_tokens / prefill_s,
-        "decode_tokens_per_s": batch_size * (new_tokens - 1) / decode_s if decode_s > 0 else None,
+        "decode_tokens_per_s": batch_size * (new_tokens - 1) / decode_s if decode_s else None,
         "tokens_per_s": batch_size * new_tokens / full_s,
         "device_s_per_query": full_s / batch_size,
         "peak_mem_bytes": win.peak_mem_bytes,
         "peak_mem_kind": win.peak_mem_kind,
-        # energy of the whole window (warm-ups + repeats) spread over its generate calls: J per call
-        "energy_j": win.energy_j / runs if win.energy_j is not None else None,
-        "energy_j_per_query": win.energy_j / runs / batch_size if win.energy_j is not None else None,
+        "energy_j": energy,  # per full generate call (batch_size sequences of new_tokens)
+        "energy_j_per_query": energy / batch_size if energy is not None else None,
         "repeats": repeats,
         "warmup": warmup,
     }
@@ -105,6 +105,7 @@ def run_profile_job(job: dict[str, Any]) -> dict[str, Any]:
     from explorer.runner.measure import EnergyMeter, device_name, rss_bytes
 
     device = job["device"]
+    path = Path(job["out_dir"]) / "profiles" / f"{job['profile_id']}.json"
     record: dict[str, Any] = {
         "profile_id": job["profile_id"],
         "key": job["key"],
@@ -114,7 +115,7 @@ def run_profile_job(job: dict[str, Any]) -> dict[str, Any]:
         "device_kind": device.split(":")[0],
         "device_name": device_name(device),
         "provenance": "measured",
-        "weights": "random" if job["model"]["kind"] == "random" else "real",
+        "weights": weights_kind(job["model"]),
         "versions": _versions(),
         "rows": [],
     }
@@ -148,14 +149,17 @@ def run_profile_job(job: dict[str, Any]) -> dict[str, Any]:
                     meter,
                     seed=job.get("seed", 0),
                 )
-            except torch.OutOfMemoryError as exc:
+            except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+                if not isinstance(exc, (torch.OutOfMemoryError, MemoryError)) and "alloc" not in str(exc).lower():
+                    raise
                 record["rows"].append({"batch_size": b, "status": "failed", "error": one_line(exc)})
-                torch.cuda.empty_cache()
-                break
+                break  # larger batches need more memory still
             record["rows"].append(row)
+            atomic_write_text(path, json.dumps({**record, "status": "partial"}, indent=1, default=str))
             print(
                 f"[{job['job_name']}] batch {b}: prefill {row['prefill_s']:.3f} s, "
-                f"decode {row['decode_s_per_token'] * 1e3:.1f} ms/token (cv {row['generate_cv']:.2f})",
+                f"decode {(row['decode_s_per_token'] or float('nan')) * 1e3:.1f} ms/token "
+                f"(generate cv {row['generate_cv']:.2f})",
                 flush=True,
             )
             if time.perf_counter() - t0 > job["max_point_s"]:
@@ -163,12 +167,18 @@ def run_profile_job(job: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:
         traceback.print_exc()
         record.update(status="failed", error=one_line(exc))
-    path = Path(job["out_dir"]) / "profiles" / f"{job['profile_id']}.json"
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
     atomic_write_text(path, json.dumps(record, indent=1, default=str))
     return record
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    die_with_parent(int(os.environ.get("EXPLORER_LAUNCHER_PID", os.getppid())))
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         print("usage: python -m explorer.runner.profile JOB.json", file=sys.stderr)

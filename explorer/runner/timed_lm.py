@@ -56,7 +56,10 @@ class TimedHFLM(HFLM):
         self.device_s += time.perf_counter() - t0
         self.model_calls += 1
         pad = self.tokenizer.pad_token_id
-        self.tokens_in += int((context != pad).sum()) if pad is not None else int(context.numel())
+        mask = kw.get("attention_mask")
+        self.tokens_in += int(mask.sum()) if mask is not None else int(context.numel())
+        # generated tokens up to (not past) padding; lm-eval stops a batch when all sequences hit a stop string,
+        # so earlier-finished sequences run on: this counts what the device computed, not the answer's length
         new = out[:, context.shape[1] :]
         self.tokens_out += int((new != pad).sum()) if pad is not None else int(new.numel())
         self.padded_tokens += int(out.numel())

@@ -34,6 +34,11 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def weights_kind(model: dict[str, Any]) -> str:
+    """'random' for random-weight models (accuracy meaningless, cost real), else 'real'."""
+    return "random" if model["kind"] in ("random", "tiny") else "real"
+
+
 def one_line(exc: BaseException, limit: int = 400) -> str:
     """A readable single-line reason for a failure."""
     text = " ".join(str(exc).split()) or "(no message)"
@@ -59,7 +64,7 @@ def _base_record(job: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
         "batch_size": job["batch_size"],
         "device_kind": job["device"].split(":")[0],
         "provenance": "measured",
-        "weights": "random" if job["model"]["kind"] in ("random", "tiny") else "real",
+        "weights": weights_kind(job["model"]),
         "versions": _versions(),
     }
 
@@ -68,10 +73,17 @@ def _failed(job: dict[str, Any], cell: dict[str, Any], reason: str, extra: dict[
     return {**_base_record(job, cell), **extra, "status": "failed", "error": reason, "started_at": _now()}
 
 
-def _softmax_conf(logliks: list[float]) -> float:
+def _finite(value: float) -> float | None:
+    """JSON has no NaN/inf (and Polars rejects them): non-finite numbers are written as null."""
+    return value if math.isfinite(value) else None
+
+
+def _softmax_conf(logliks: list[float]) -> float | None:
     top = max(logliks)
-    z = sum(math.exp(v - top) for v in logliks)
-    return 1.0 / z
+    if not math.isfinite(top):
+        return None
+    z = sum(math.exp(v - top) for v in logliks if math.isfinite(v))
+    return _finite(1.0 / z)
 
 
 def sample_rows(cell_id: str, task: str, samples: list[dict[str, Any]], mc: bool) -> list[dict[str, Any]]:
@@ -83,15 +95,16 @@ def sample_rows(cell_id: str, task: str, samples: list[dict[str, Any]], mc: bool
             "task": task,
             "doc_id": s["doc_id"],
             "doc_hash": s.get("doc_hash"),
+            "filter": s.get("filter", "none"),  # lm-eval logs one sample per doc and filter
             "target": str(s.get("target")),
         }
         if mc:
             logliks = [float(r[0]) for r in s["filtered_resps"]]
             row.update(
-                logliks=logliks,
+                logliks=[_finite(v) for v in logliks],
                 pred=str(max(range(len(logliks)), key=logliks.__getitem__)),
                 confidence=_softmax_conf(logliks),
-                correct=float(s.get("acc", 0.0)),
+                correct=float(s["acc"]) if "acc" in s else None,
             )
         else:
             resp = s["filtered_resps"][0] if s["filtered_resps"] else ""
@@ -147,12 +160,21 @@ def evaluate_cell(
     result = res["results"].get(name) or res.get("groups", {}).get(name) or {}
     n_docs = sum(int(v["effective"]) for v in res["n-samples"].values())
     mc = res["configs"].get(name, {}).get("output_type") == "multiple_choice"
+    metrics = _metrics(result)
+    if not metrics:
+        raise RuntimeError(f"lm-eval returned no metric for task {name!r} (results keys: {sorted(res['results'])})")
     rows: list[dict[str, Any]] = []
-    for sub, samples in res.get("samples", {}).items():
-        sub_mc = res["configs"].get(sub, {}).get("output_type") == "multiple_choice"
-        rows += sample_rows(cell["cell_id"], cell["task"] if sub == name else sub, samples, sub_mc)
-    write_samples(Path(job["out_dir"]), cell["cell_id"], rows)
-    chance = (sum(1.0 / len(r["logliks"]) for r in rows) / len(rows)) if mc and rows else 0.0
+    samples_error = None
+    try:  # the evaluation is finished: a problem with its per-document rows must not throw it away
+        for sub, samples in res.get("samples", {}).items():
+            sub_mc = res["configs"].get(sub, {}).get("output_type") == "multiple_choice"
+            rows += sample_rows(cell["cell_id"], cell["task"] if sub == name else sub, samples, sub_mc)
+        write_samples(Path(job["out_dir"]), cell["cell_id"], rows)
+    except Exception as exc:
+        traceback.print_exc()
+        samples_error = one_line(exc)
+    docs = {r["doc_id"]: r for r in rows if r.get("logliks")}
+    chance = (sum(1.0 / len(r["logliks"]) for r in docs.values()) / len(docs)) if mc and docs else 0.0
     per_q = lambda v: v / n_docs if n_docs else None
     return {
         **_base_record(job, cell),
@@ -160,7 +182,8 @@ def evaluate_cell(
         "status": "ok",
         "error": None,
         "started_at": started,
-        "metrics": _metrics(result),
+        "metrics": metrics,
+        "samples_error": samples_error,
         "n_docs": n_docs,
         "chance": chance,
         "output_type": "multiple_choice" if mc else "other",
@@ -227,16 +250,30 @@ def run_job(job: dict[str, Any]) -> int:
             traceback.print_exc()
             record = _failed(job, cell, one_line(exc), header)
             failed += 1
-            if "out of memory" in str(exc).lower():
-                import torch
-
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
         write_record(out_dir, record)
+        if record["status"] != "ok":  # after the except block: its frames no longer pin CUDA memory
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
     return failed
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Linux: get SIGKILL when the launcher dies, so no orphan keeps writing records a resumed sweep also
+    writes. Called first thing in the worker (not as preexec_fn, which is unsafe in threaded launchers)."""
+    import contextlib
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the launcher died before the line above
+        os._exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
+    die_with_parent(int(os.environ.get("EXPLORER_LAUNCHER_PID", os.getppid())))
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         print("usage: python -m explorer.runner.worker JOB.json", file=sys.stderr)
