@@ -154,8 +154,11 @@ def cmd_frontier(args: argparse.Namespace) -> int:
         return 1
     catalog = load_catalog(args.catalog)
     ceilings = read_ceilings(out_dir)
-    if ceilings is None and args.hardware:
-        print(f"no ceilings in {out_dir}/ceilings: measuring this machine's now (explorer ceilings --out {out_dir})")
+    if args.measure_ceilings:
+        from explorer.runner.measure import device_name
+
+        here = device_name("cpu")
+        print(f"measuring the ceilings of this machine ({here}) into {out_dir}/ceilings")
         cmd_ceilings(argparse.Namespace(device="cpu", dtype="bfloat16", out=str(out_dir)))
         ceilings = read_ceilings(out_dir)
     table = cost_table(
@@ -252,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chance-normalised", action="store_true")
     p.add_argument("--catalog", help="hardware catalog YAML (default data/hardware.yaml)")
     p.add_argument("--chart", help="also write the frontier chart (.png or .svg)")
+    p.add_argument("--measure-ceilings", action="store_true", help="measure this machine's ceilings first")
     p.set_defaults(func=cmd_frontier)
 
     p = sub.add_parser("table", help="print the evals table of a results folder")

@@ -174,14 +174,14 @@ def _profiles() -> pl.DataFrame:
 
 def test_device_s_at_batch_measured_interpolated_and_outside() -> None:
     at8 = cost.device_s_at_batch(_profiles(), 8).row(0, named=True)
-    assert at8["device_s_per_query"] == pytest.approx((0.4 + 10 * 0.04) / 8)
+    assert at8["device_s_per_query"] == pytest.approx((0.4 + 9 * 0.04) / 8)  # 10 tokens: prefill + 9 steps
     assert at8["device_s_provenance"] == "measured"
     at1 = cost.device_s_at_batch(_profiles(), 1, new_tokens=0).row(0, named=True)
     assert at1["device_s_per_query"] == pytest.approx(0.1)
     at4 = cost.device_s_at_batch(_profiles(), 4).row(0, named=True)
     w = 3 / 7
     prefill, decode = 0.1 + w * 0.3, 0.02 + w * 0.02
-    assert at4["device_s_per_query"] == pytest.approx((prefill + 10 * decode) / 4)
+    assert at4["device_s_per_query"] == pytest.approx((prefill + 9 * decode) / 4)
     assert at4["device_s_provenance"] == "projected"
     at16 = cost.device_s_at_batch(_profiles(), 16).row(0, named=True)
     assert at16["device_s_per_query"] is None
@@ -191,7 +191,7 @@ def test_apply_serving_profile_keeps_in_situ_where_no_profile() -> None:
     evals = _evals()
     out = cost.apply_serving_profile(evals, _profiles(), 8)
     assert out.get_column("cell_id").to_list() == ["a", "b", "c"]
-    assert out.get_column("device_s_per_query").to_list()[0] == pytest.approx(0.1)  # bf16: profiled
+    assert out.get_column("device_s_per_query").to_list()[0] == pytest.approx((0.4 + 9 * 0.04) / 8)  # profiled
     assert out.get_column("device_s_per_query").to_list()[1] == pytest.approx(0.25)  # int8: in situ
     assert out.get_column("device_s_provenance").to_list()[:2] == ["measured", "measured"]
     assert out.get_column("in_situ_device_s_per_query").to_list()[0] == pytest.approx(0.5)

@@ -57,7 +57,9 @@ def test_measured_costs_at_a_given_price(results) -> None:
 def test_projection_to_h100_by_hand(results) -> None:
     catalog = load_catalog()
     ceilings = read_ceilings(results)
-    assert ceilings["matmul_flops"]["bf16"] == 1e12 and ceilings["copy_bytes_per_s"] == 1e10
+    assert list(ceilings) == ["TestCPU (2 threads)"]
+    assert ceilings["TestCPU (2 threads)"]["matmul_flops"]["bf16"] == 1e12
+    assert ceilings["TestCPU (2 threads)"]["copy_bytes_per_s"] == 1e10
     table = cost_table(load_evals(results), catalog, hardware="H100-SXM", ceilings=ceilings)
     big = table.filter(pl.col("model") == "big").row(0, named=True)
     # flops 2e8 x 100 = 2e10 -> 0.02 s at 1e12; bytes 2e8 x 1 pass -> 0.02 s at 1e10: efficiency 0.02 / 0.1
@@ -75,6 +77,22 @@ def test_projection_needs_ceilings(results) -> None:
         cost_table(load_evals(results), load_catalog(), hardware="L4")
     with pytest.raises(ValueError, match="did you mean"):
         cost_table(load_evals(results), load_catalog(), hardware="H100-SMX", ceilings=read_ceilings(results))
+
+
+def test_other_devices_need_their_own_ceilings(results) -> None:
+    write_record(results, {**_record("d", "big", "bf16", 0.61, 0.001), "device_name": "OtherGPU"})
+    evals = load_evals(results)
+    with pytest.raises(ValueError, match="'OtherGPU' must be projected to H100-SXM: measure the ceilings"):
+        cost_table(evals, load_catalog(), hardware="H100-SXM", ceilings=read_ceilings(results))
+    with pytest.raises(ValueError, match="rows come from 2 machines"):
+        cost_table(evals, load_catalog(), usd_per_hour=1.0)
+
+
+def test_latest_run_wins(results) -> None:
+    write_record(results, {**_record("e", "big", "bf16", 0.7, 0.2), "started_at": "2099-01-01T00:00:00+00:00"})
+    table = cost_table(load_evals(results), load_catalog(), usd_per_hour=1.0)
+    big = table.filter(pl.col("model") == "big")
+    assert big.height == 1 and big["value"].item() == 0.7
 
 
 def test_report_and_cli(results, capsys) -> None:

@@ -42,11 +42,16 @@ def test_bad_level_names_line() -> None:
 @pytest.mark.parametrize(
     ("text", "pattern"),
     [
-        (GOOD.replace("limit: 10", "limit: -1"), r"line 4: field 'limit': must be a non-negative integer"),
+        (GOOD.replace("limit: 10", "limit: -1"), r"line 4: field 'limit': must be a positive integer or null"),
+        (GOOD.replace("limit: 10", "limit: 0"), r"line 4: field 'limit': must be a positive integer"),
+        (GOOD + "seed: abc\n", r"line 5: field 'seed': must be a non-negative integer"),
+        (GOOD.replace("[bf16, int8]", "5"), r"line 2: field 'quantizations': give a list of names"),
+        (GOOD + "include_path: 5\n", r"line 5: field 'include_path': give a list of names"),
+        (GOOD.replace("[tiny-random-llama]", "[5]"), r"line 1: field 'models': entry 1: model entry must be"),
         (GOOD.replace("limit: 10", "limit: ten"), r"line 4: field 'limit'"),
         (GOOD + "batch_size: 0\n", r"line 5: field 'batch_size': must be a positive integer"),
         (GOOD + "device: tpu\n", r"line 5: field 'device'"),
-        (GOOD.replace("[tiny-random-llama]", "[smollm3-135m]"), r"line 1: field 'models': .*did you mean"),
+        (GOOD.replace("[tiny-random-llama]", "[smollm3-135m]"), r"line 1: field 'models': entry 1: .*did you mean"),
         (GOOD.replace("[tiny-random-llama]", "[]"), r"line 1: field 'models': give a non-empty list"),
         (GOOD + "data_dir: /no/such/dir\n", r"line 5: field 'data_dir': '/no/such/dir' is not a folder"),
         ("models: [a\n", r"s.yaml line \d+: not valid YAML"),

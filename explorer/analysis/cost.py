@@ -274,7 +274,8 @@ def device_s_at_batch(profiles: pl.DataFrame, batch_size: int, new_tokens: float
 
     `profiles`: model, quant, device_name, batch_size, prefill_s, decode_s_per_token (seconds of one batched
     decode step), new_tokens (unless given here), optionally prompt_tokens. Per query at batch b:
-    (prefill_s(b) + new_tokens x decode_s_per_token(b)) / b. A profiled batch size is used as-is ("measured");
+    (prefill_s(b) + (new_tokens - 1) x decode_s_per_token(b)) / b
+    (optimum-benchmark's prefill already makes token 1). A profiled batch size is used as-is ("measured");
     between two profiled sizes prefill_s and decode_s_per_token are interpolated linearly ("projected"); outside
     the profiled range the result is null. Repeated rows of one (configuration, batch size) are averaged."""
     _check(batch_size=batch_size)
@@ -297,7 +298,8 @@ def device_s_at_batch(profiles: pl.DataFrame, batch_size: int, new_tokens: float
         hit = _interpolate(pts, float(batch_size))
         row = {k: first[k] for k in keys}
         prefill, decode, prov = hit if hit is not None else (None, None, None)
-        seconds = (prefill + tokens * decode) / batch_size if hit is not None else None
+        # generate(1) = prefill already yields the first token: N tokens = prefill + (N - 1) decode steps
+        seconds = (prefill + max(tokens - 1.0, 0.0) * decode) / batch_size if hit is not None else None
         row.update(
             batch_size=batch_size,
             new_tokens=tokens,

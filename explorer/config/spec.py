@@ -52,37 +52,32 @@ class SweepSpec:
     def __post_init__(self) -> None:
         from explorer.models.sources import parse_model  # local import: keeps spec import light
 
+        if isinstance(self.models, (str, dict)):
+            self.models = [self.models]
         if not isinstance(self.models, list) or not self.models:
             raise SpecError("field 'models': give a non-empty list of models")
-        for entry in self.models:
+        for i, entry in enumerate(self.models):
             try:
                 parse_model(entry)
-            except ValueError as exc:
-                raise SpecError(f"field 'models': {exc}") from None
-        if isinstance(self.quantizations, str):
-            self.quantizations = [self.quantizations]
-        if isinstance(self.tasks, str):
-            self.tasks = [self.tasks]
-        if not self.quantizations:
-            raise SpecError("field 'quantizations': give at least one level (e.g. bf16)")
+            except (ValueError, TypeError) as exc:
+                raise SpecError(f"field 'models': entry {i + 1}: {exc}") from None
+        self.quantizations = _str_list("quantizations", self.quantizations)
+        self.tasks = _str_list("tasks", self.tasks)
+        self.include_path = _str_list("include_path", self.include_path, allow_empty=True)
         for level in self.quantizations:
             try:
                 check_level(level)
             except QuantizationError as exc:
                 raise SpecError(f"field 'quantizations': {exc}") from None
-        if not self.tasks or not all(isinstance(t, str) and t for t in self.tasks):
-            raise SpecError("field 'tasks': give a non-empty list of task names")
-        for name in ("limit", "num_fewshot"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-                raise SpecError(f"field '{name}': must be a non-negative integer or null, got {value!r}")
-        if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
-            raise SpecError(f"field 'batch_size': must be a positive integer, got {self.batch_size!r}")
+        _int_field("limit", self.limit, minimum=1, nullable=True)  # lm-eval reads 0 as "no documents"
+        _int_field("num_fewshot", self.num_fewshot, minimum=0, nullable=True)
+        _int_field("batch_size", self.batch_size, minimum=1)
+        _int_field("seed", self.seed, minimum=0)
         dev = str(self.device)
         if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
             raise SpecError(f"field 'device': must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.data_dir is not None:
-            if not Path(self.data_dir).expanduser().is_dir():
+            if not isinstance(self.data_dir, str) or not Path(self.data_dir).expanduser().is_dir():
                 raise SpecError(f"field 'data_dir': {self.data_dir!r} is not a folder")
             self.data_dir = str(Path(self.data_dir).expanduser().resolve())
         for folder in self.include_path:
@@ -95,6 +90,25 @@ class SweepSpec:
     @classmethod
     def field_help(cls) -> dict[str, str]:
         return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+
+def _str_list(name: str, value: Any, allow_empty: bool = False) -> list[str]:
+    """A string or a list of non-empty strings -> list; anything else is a SpecError naming the field."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise SpecError(f"field '{name}': give a list of names, got {value!r}")
+    if not value and not allow_empty:
+        raise SpecError(f"field '{name}': give at least one")
+    return value
+
+
+def _int_field(name: str, value: Any, minimum: int, nullable: bool = False) -> None:
+    if value is None and nullable:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        kind = "a positive integer" if minimum >= 1 else "a non-negative integer"
+        raise SpecError(f"field '{name}': must be {kind}{' or null' if nullable else ''}, got {value!r}")
 
 
 def _key_lines(text: str) -> dict[str, int]:
