@@ -258,8 +258,15 @@ def _user_dir_index(folder: str) -> dict[str, str]:
     return {name: str(e.yaml_path or "") for name, e in tm.task_index.items()}
 
 
-def _sha256_file(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else ""
+def _dir_fingerprint(folder: str) -> str:
+    """sha256 over every file of a user task folder (YAMLs, their !function .py files, local data), so editing
+    any of them re-runs the cells; files over 64 MB enter by size and mtime instead of content."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        st = path.stat()
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(path.read_bytes() if st.st_size <= 64 << 20 else f"{st.st_size}:{st.st_mtime_ns}".encode())
+    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------- public
@@ -291,7 +298,7 @@ def prepare_tasks(
             folders.append(str(folder))
             sources[name] = "generated"
         elif user is not None:
-            fps[name] = _sha256_file(user_index[user][name])
+            fps[name] = _dir_fingerprint(user)
             sources[name] = f"user_dir:{user}"
         elif data_dir is not None and name in SPECS:
             folder, fps[name] = prepare_offline_task(name, data_dir, cache_dir)
