@@ -103,7 +103,8 @@ def _fingerprint(folder: Path, only: str | None = None) -> list[list]:
     """[relative name, size, mtime_ns] of weight/config files in ``folder`` (only ``only`` if given)."""
     if not folder.is_dir():
         return []
-    files = [folder / only] if only else sorted(p for p in folder.rglob("*") if p.suffix in WEIGHT_SUFFIXES)
+    # top level only: what from_pretrained reads (a stray trainer_state.json in a sub-folder changes nothing)
+    files = [folder / only] if only else sorted(p for p in folder.glob("*") if p.suffix in WEIGHT_SUFFIXES)
     out: list[list] = []
     for p in files:
         if p.is_file():
