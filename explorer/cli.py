@@ -187,7 +187,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
         "cost_provenance",
         "on_frontier",
     ]
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, tbl_hide_dataframe_shape=True, float_precision=4):
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, tbl_hide_dataframe_shape=True, fmt_float="mixed"):
         print(
             f"hardware: {args.hardware or 'as measured'}, "
             f"{args.queries_per_day:,} queries/day; accuracy metric {args.metric}"

@@ -140,3 +140,29 @@ def test_table_cli(sweep_dir, capsys) -> None:
     assert lines[0].startswith("model,model_params,quant,quant_backend,task,metric,value,stderr,n_docs")
     assert sum(",ok" in ln for ln in lines) == 1 and sum(",failed" in ln for ln in lines) == 6
     assert main(["table", str(out / "nothing")]) == 1
+
+
+def test_stop_keeps_finished_cells_and_resume_completes(tmp_path) -> None:
+    import threading
+
+    stop = threading.Event()
+    spec = SweepSpec(
+        models=["tiny-random-llama"],
+        quantizations=["bf16", "int8"],
+        tasks=["explorer_arith"],
+        limit=4,
+        batch_size=4,
+        device="cpu",
+    )
+    seen: list[dict] = []
+
+    def on_record(record: dict) -> None:
+        seen.append(record)
+        stop.set()  # a user pressing Stop as soon as the first cell lands
+
+    counts = run_sweep(spec, tmp_path, progress=False, on_record=on_record, stop=stop)
+    assert counts["ok"] == 1 and counts["stopped"] == 1 and counts["failed"] == 0
+    assert [r["cell_id"] for r in read_records(tmp_path)] == [seen[0]["cell_id"]]
+    again = run_sweep(spec, tmp_path, progress=False)
+    assert again == {"ok": 1, "failed": 0, "skipped": 1, "stopped": 0}
+    assert len(read_records(tmp_path)) == 2

@@ -1,0 +1,430 @@
+"""The explore widget: frontier chart, filters, hardware / price / traffic, recommendation, detail, export.
+
+All logic lives here; notebooks/explore.ipynb only builds `ExploreApp` and displays it. Charts are shown with
+`alt.JupyterChart` in offline mode (the browser needs no internet). A price or traffic change only rescales the
+costs (they are linear in both), so the chart is not re-sent: two Vega params (`price_factor`, `traffic_factor`)
+rescale its cost fields in the browser. Filters, hardware and the chance toggle rebuild the chart.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import ipywidgets as w
+import polars as pl
+import traitlets
+
+from explorer.analysis import charts, frontier
+from explorer.analysis.hardware import Catalog, load_catalog
+from explorer.analysis.pipeline import cost_table, frontier_report, read_ceilings
+from explorer.records.store import load_evals, load_samples
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+AS_MEASURED = "as measured"
+DEFAULT_USD_PER_HOUR = 0.10  # price of the measuring machine when no catalog entry matches it (editable)
+VIEWS = ("frontier", "mean over tasks", "relative", "efficiency")
+BIG = 2000  # above this many points the chart carries a shorter tooltip (smaller payload, faster redraw)
+SHORT_TIPS = ("model", "quant", "hardware", "task", "value", "stderr", "usd_per_1k_queries", "monthly_usd")
+TABLE_COLUMNS = ("task", "model", "quant", "hardware", "value", "usd_per_1k_queries", "monthly_usd", "cost_provenance")
+SAMPLE_COLUMNS = ("task", "doc_id", "target", "pred", "correct", "confidence")
+_COST_CALC = {
+    "usd_per_query": "datum.usd_per_query * price_factor",
+    "usd_per_1k_queries": "datum.usd_per_1k_queries * price_factor",
+    "monthly_usd": "datum.monthly_usd * price_factor * traffic_factor",
+}
+
+
+def default_results_dir() -> Path:
+    """EXPLORER_RESULTS, else the shipped demo results (data/demo_cpu)."""
+    return Path(os.environ.get("EXPLORER_RESULTS") or REPO_ROOT / "data" / "demo_cpu")
+
+
+def jupyter_chart(chart: alt.TopLevelMixin | None = None, **kwargs: Any) -> alt.JupyterChart:
+    """An offline JupyterChart (vega bundled by vl-convert, no CDN), SVG renderer."""
+    alt.JupyterChart.enable_offline()  # once per process (~2 s)
+    return alt.JupyterChart(chart, embed_options={"renderer": "svg", "actions": False}, **kwargs)
+
+
+def set_chart(jchart: alt.JupyterChart, chart: alt.TopLevelMixin) -> None:
+    """Replace the chart in place (no 5000-row limit: the data is ours and already slim)."""
+    with alt.data_transformers.disable_max_rows():
+        jchart.chart = chart
+
+
+def html_table(frame: pl.DataFrame, columns: tuple[str, ...] | None = None, max_rows: int = 40) -> str:
+    """A small HTML table (numbers at 4 significant digits); says how many rows were left out."""
+    cols = [c for c in (columns or frame.columns) if c in frame.columns]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+
+    def cell(v: Any) -> str:
+        text = f"{v:.4g}" if isinstance(v, float) else "" if v is None else str(v)
+        return f"<td>{html.escape(text)}</td>"
+
+    body = "".join(
+        "<tr>" + "".join(cell(r[c]) for c in cols) + "</tr>" for r in frame.head(max_rows).iter_rows(named=True)
+    )
+    more = f"<p>... {frame.height - max_rows} more rows</p>" if frame.height > max_rows else ""
+    return f"<table class='explorer-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+
+
+def download_link(data: bytes, filename: str, mime: str) -> str:
+    """An <a download> with the bytes inline (data: URI): works in Voila without a file server."""
+    b64 = base64.b64encode(data).decode()
+    name = html.escape(filename)
+    return f"<a download='{name}' href='data:{mime};base64,{b64}' class='explorer-download'>download {name}</a>"
+
+
+def _money(usd: float) -> str:
+    return f"${usd:,.2f}" if usd >= 10 else f"${usd:.3g}"
+
+
+def with_cost_params(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """Add params price_factor / traffic_factor that rescale the cost fields in the browser."""
+    params = [alt.param(name="price_factor", value=1.0), alt.param(name="traffic_factor", value=1.0)]
+    return chart.add_params(*params).transform_calculate(**_COST_CALC)
+
+
+class ExploreApp(w.VBox):
+    """Explore a results folder: set the controls (or their `.value` from Python) and read `table`, `report`,
+    `recommendation`, `chart`, `selected` and `samples`. `read_only=True` hides every free-text path."""
+
+    read_only = traitlets.Bool(False)
+    results_dir = traitlets.Unicode()
+
+    def __init__(self, results_dir: str | Path | None = None, read_only: bool = False, catalog: Catalog | None = None):
+        super().__init__(layout=w.Layout(width="100%"))
+        self.catalog = catalog or load_catalog()
+        self.table = pl.DataFrame()
+        self.report: dict[str, Any] = {}
+        self.recommendation: dict[str, Any] | None = None
+        self.chart: alt.TopLevelMixin | None = None
+        self.selected = pl.DataFrame()
+        self.samples = pl.DataFrame()
+        self._cache: dict[tuple, tuple[pl.DataFrame, float, float]] = {}
+        self._chart_prices, self._chart_view = (1.0, 1.0), ""
+        self._busy = False
+        self._build_controls()
+        self.jchart = jupyter_chart()
+        self.children = self._layout()
+        self.set_trait("read_only", read_only)
+        self._apply_read_only()
+        self.results_dir = str(results_dir or default_results_dir())  # loads, fills options, draws
+
+    # ---------------------------------------------------------------- widgets
+    def _build_controls(self) -> None:
+        sel = dict(rows=5, layout=w.Layout(width="210px"))
+        self.tasks, self.models, self.quants = (
+            w.SelectMultiple(description=d, **sel) for d in ("tasks", "models", "quant")
+        )
+        self.hardware = w.Dropdown(description="hardware", options=[AS_MEASURED, *self.catalog.names])
+        self.provider = w.Dropdown(description="provider", options=[("cheapest", None)])
+        slider = dict(continuous_update=False, style={"description_width": "110px"}, layout=w.Layout(width="380px"))
+        self.price = w.FloatLogSlider(
+            value=DEFAULT_USD_PER_HOUR,
+            base=10,
+            min=-3,
+            max=2,
+            step=0.01,
+            description="USD / hour",
+            readout_format=".4g",
+            **slider,
+        )
+        self.traffic = w.FloatLogSlider(
+            value=10_000, base=10, min=1, max=8, step=0.1, description="queries / day", readout_format=",.0f", **slider
+        )
+        self.target = w.FloatSlider(
+            value=0.9, min=0.5, max=1.0, step=0.01, description="accuracy target", readout_format=".0%", **slider
+        )
+        self.chance = w.Checkbox(value=False, description="chance-normalised accuracy")
+        self.view = w.ToggleButtons(options=VIEWS, value="frontier")
+        self.dir_text = w.Text(description="results dir", layout=w.Layout(width="520px"))
+        self.reload = w.Button(description="reload", icon="refresh")
+        self.export_dir = w.Text(description="export to", layout=w.Layout(width="520px"))
+        self.export_buttons = {fmt: w.Button(description=fmt) for fmt in ("CSV", "Parquet", "PNG", "SVG")}
+        self.header, self.rec_html, self.detail_html, self.table_html, self.export_html, self.status = (
+            w.HTML() for _ in range(6)
+        )
+        self.rec_html.add_class("explorer-recommendation")
+        self.detail_html.add_class("explorer-detail")
+        self.table_html.add_class("explorer-frontier-table")
+        self.status.add_class("explorer-status")
+        for ctl in (self.tasks, self.models, self.quants, self.chance, self.view):
+            ctl.observe(lambda _: self._refresh("full"), "value")
+        self.hardware.observe(self._on_hardware, "value")
+        self.provider.observe(self._on_provider, "value")
+        self.price.observe(lambda _: self._refresh("price"), "value")
+        self.traffic.observe(lambda _: self._refresh("price"), "value")
+        self.target.observe(lambda _: self._refresh("target"), "value")
+        self.reload.on_click(self._on_reload)
+        for fmt, button in self.export_buttons.items():
+            button.on_click(lambda _, fmt=fmt: self._on_export(fmt))
+
+    def _layout(self) -> list[w.Widget]:
+        self.dir_row = w.HBox([self.dir_text, self.reload])
+        self.export_row = w.VBox([w.HBox([*self.export_buttons.values()]), self.export_dir, self.export_html])
+        filters = w.HBox([self.tasks, self.models, self.quants])
+        pricing = w.VBox([self.hardware, self.provider, self.price, self.traffic])
+        goal = w.VBox([self.target, self.chance, self.view])
+        return [
+            self.header,
+            self.dir_row,
+            w.HBox([filters, pricing, goal]),
+            self.rec_html,
+            self.jchart,
+            self.detail_html,
+            self.table_html,
+            w.HTML("<b>export</b> the current table / chart"),
+            self.export_row,
+            self.status,
+        ]
+
+    @traitlets.observe("read_only")
+    def _on_read_only(self, _: Any) -> None:
+        self._apply_read_only()
+
+    def _apply_read_only(self) -> None:
+        hidden = "none" if self.read_only else None
+        self.dir_row.layout.display = hidden
+        self.export_dir.layout.display = hidden
+
+    # ---------------------------------------------------------------- data
+    def _on_reload(self, _: Any) -> None:
+        if self.read_only:  # hidden then, but a crafted widget message must not open paths either
+            return
+        if self.dir_text.value == self.results_dir:
+            self._load(self.results_dir)  # re-read (new records)
+        else:
+            self.results_dir = self.dir_text.value
+
+    @traitlets.observe("results_dir")
+    def _on_results_dir(self, change: dict) -> None:
+        self._load(change["new"])
+
+    def _load(self, folder: str) -> None:
+        self.dir_text.value = folder
+        self.export_dir.value = str(Path(folder) / "exports")
+        self.evals = load_evals(folder)
+        self.ceilings = read_ceilings(folder)
+        self._cache.clear()
+        self._busy = True
+        try:
+            for ctl, col in ((self.tasks, "task"), (self.models, "model"), (self.quants, "quant")):
+                values = sorted(self.evals.get_column(col).drop_nulls().unique().to_list()) if col in self.evals else []
+                ctl.options, ctl.value = values, tuple(values)
+            self._set_catalog_price()
+        finally:
+            self._busy = False
+        ok = self.evals.filter(pl.col("status") == "ok").get_column("cell_id").n_unique() if self.evals.height else 0
+        devices = ", ".join(sorted(self.evals.get_column("device_name").drop_nulls().unique().to_list())) or "none"
+        self.header.value = (
+            f"<h3>LLM cost / accuracy explorer</h3><p>{ok} measured cells in <code>{html.escape(Path(folder).name)}"
+            f"</code>, measured on: {html.escape(devices)}. Click a point for its details and per-document results."
+        )
+        self._refresh("full")
+
+    def _set_catalog_price(self) -> None:
+        """Price slider <- the catalog price of the chosen hardware (and provider); the slider overrides it."""
+        hw = self.hardware.value
+        if hw == AS_MEASURED:
+            self.provider.options, self.provider.disabled = [("n/a", None)], True
+            devices = self.evals.get_column("device_name").drop_nulls().unique().to_list() if self.evals.height else []
+            match = self.catalog.match_device(devices[0]) if len(devices) == 1 else None
+            self.price.value = self.catalog.price(match)["usd_per_hour"] if match else DEFAULT_USD_PER_HOUR
+            return
+        providers = self.catalog.prices.filter(pl.col("name") == hw).get_column("provider").to_list()
+        if list(self.provider.options)[1:] != [(p, p) for p in providers]:
+            self.provider.options = [("cheapest", None), *[(p, p) for p in providers]]
+            self.provider.value = None
+        self.provider.disabled = False
+        self.price.value = self.catalog.price(hw, self.provider.value)["usd_per_hour"]
+
+    def _on_hardware(self, _: Any) -> None:
+        self._busy = True
+        try:
+            self._set_catalog_price()
+        finally:
+            self._busy = False
+        self._refresh("full")
+
+    def _on_provider(self, _: Any) -> None:
+        if self._busy or self.hardware.value == AS_MEASURED:
+            return
+        self._busy = True
+        try:
+            self.price.value = self.catalog.price(self.hardware.value, self.provider.value)["usd_per_hour"]
+        finally:
+            self._busy = False
+        self._refresh("full")
+
+    def _priced(self) -> pl.DataFrame:
+        """The cost table at the slider's price and traffic: computed once per (hardware, provider, filters), then
+        rescaled (costs are linear in the price per hour; the monthly bill also in the traffic)."""
+        hw = None if self.hardware.value == AS_MEASURED else self.hardware.value
+        key = (hw, self.provider.value, self.tasks.value, self.models.value, self.quants.value)
+        if key not in self._cache:
+            rows = self.evals.filter(
+                pl.col("task").is_in(list(self.tasks.value))
+                & pl.col("model").is_in(list(self.models.value))
+                & pl.col("quant").is_in(list(self.quants.value))
+            )
+            table = cost_table(
+                rows,
+                self.catalog,
+                hardware=hw,
+                provider=self.provider.value,
+                usd_per_hour=self.price.value,
+                ceilings=self.ceilings,
+                queries_per_day=self.traffic.value,
+            )
+            self._cache = {key: (table, self.price.value, self.traffic.value)}
+        table, p0, q0 = self._cache[key]
+        f, g = self.price.value / p0, self.traffic.value / q0
+        return table.with_columns(
+            pl.col("usd_per_query") * f, pl.col("usd_per_1k_queries") * f, pl.col("monthly_usd") * (f * g)
+        )
+
+    # ---------------------------------------------------------------- refresh
+    def _refresh(self, what: str) -> None:
+        """what: "full" (rebuild the chart), "price" (rescale costs), "target" (recommendation only)."""
+        if self._busy or not hasattr(self, "evals"):
+            return
+        try:
+            if what != "target" or self.table.is_empty():
+                table = self._priced()
+                self.table = frontier.chance_normalise(table) if self.chance.value else table
+            self._recommend()
+            if what == "full":
+                self._draw()
+            elif what == "price" and self._chart_view in VIEWS[:2]:  # costs on the x axis: rescale in the browser
+                p0, q0 = self._chart_prices
+                self.jchart.params.price_factor = self.price.value / p0
+                self.jchart.params.traffic_factor = self.traffic.value / q0
+            self.status.value = ""
+        except (ValueError, KeyError) as exc:
+            self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
+
+    def _single_task(self) -> str | None:
+        tasks = self.table.get_column("task").unique().to_list() if self.table.height else []
+        return tasks[0] if len(tasks) == 1 else None
+
+    def _recommend(self) -> None:
+        if self.table.is_empty():
+            self.report, self.recommendation = {}, None
+            self.rec_html.value = self.table_html.value = "<p>no configuration matches the filters</p>"
+            return
+        self.report = frontier_report(self.table, task=self._single_task(), target_fraction=self.target.value)
+        rec = self.recommendation = self.report["recommendation"]
+        chosen = " / ".join(str(v) for v in rec["chosen"].values() if v is not None)
+        bill = "n/a" if rec.get("monthly_usd") is None else f"{_money(rec['monthly_usd'])}/month"
+        norm = " (chance-normalised accuracy)" if self.chance.value else ""
+        self.rec_html.value = (
+            f"<p><b>Recommended</b> at {self.target.value:.0%} of the best accuracy{norm}: <b>{html.escape(chosen)}"
+            f"</b>, monthly bill <b>{bill}</b> at {self.traffic.value:,.0f} queries/day</p>"
+            f"<pre>{html.escape(frontier.format_recommendation(rec))}</pre>"
+        )
+        front = self.report["per_task"].filter(pl.col("on_frontier"))
+        self.table_html.value = "<b>frontier configurations</b>" + html_table(front, TABLE_COLUMNS)
+
+    def _chart_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
+        tips = SHORT_TIPS if frame.height > BIG else charts.TOOLTIP_FIELDS
+        keep = ["cell_id", "on_frontier", frontier.COST, "peak_mem_bytes", "weight_bytes", "chance", *tips]
+        return frame.select([c for c in dict.fromkeys(keep) if c in frame.columns])
+
+    def _draw(self) -> None:
+        if self.table.is_empty():
+            return
+        view = self.view.value
+        if view == "efficiency":
+            if "efficiency" not in self.table.columns or self.table.get_column("efficiency").drop_nulls().len() == 0:
+                raise ValueError("no efficiency: measure the ceilings of the machine (explorer ceilings --out DIR)")
+            chart = charts.efficiency_chart(self.table)
+        elif view == "relative":
+            chart = charts.relative_chart(self._chart_frame(self.table), target_fraction=self.target.value)
+        else:
+            data = self.report["per_task"]
+            if view == "mean over tasks":
+                agg = self.report["aggregate"]
+                data = agg if agg is not None else data
+            chart = with_cost_params(charts.frontier_chart(self._chart_frame(data)))
+            self._chart_prices = (self.price.value, self.traffic.value)
+        self.chart, self._chart_view = chart, view
+        set_chart(self.jchart, chart)
+        if hasattr(self.jchart.selections, "pick"):  # recreated with every chart: re-attach
+            self.jchart.selections.observe(self._on_pick, "pick")
+        self.detail_html.value = "<p><i>click a point for its details</i></p>"
+
+    # ---------------------------------------------------------------- selection
+    def _on_pick(self, change: dict) -> None:
+        self.show_detail(change["new"].value)
+
+    def show_detail(self, picked: list[dict[str, Any]]) -> None:
+        """Fill the detail view for the picked point(s) (dicts of the pick fields, as the chart sends them)."""
+        if not picked:
+            self.selected, self.samples = pl.DataFrame(), pl.DataFrame()
+            self.detail_html.value = "<p><i>click a point for its details</i></p>"
+            return
+        cond = pl.lit(False)
+        for point in picked:
+            match = pl.lit(True)
+            for key, value in point.items():
+                if key in self.table.columns and value != frontier.MEAN_TASK:  # a mean point: every task
+                    match = match & pl.col(key).eq_missing(value)
+            cond = cond | match
+        self.selected = self.table.filter(cond)
+        cells = self.selected.get_column("cell_id").drop_nulls().to_list() if "cell_id" in self.selected else []
+        self.samples = load_samples(self.results_dir, cells) if cells else pl.DataFrame()
+        figures = [c for c in ("cell_id", *charts.TOOLTIP_FIELDS, "efficiency") if c in self.selected.columns]
+        n_ok = int(self.samples.get_column("correct").sum()) if self.samples.height else 0
+        self.detail_html.value = (
+            "<b>selected configuration</b>"
+            + html_table(self.selected, tuple(figures))
+            + f"<b>per-document results</b>: {n_ok}/{self.samples.height} correct"
+            + html_table(self.samples, SAMPLE_COLUMNS, max_rows=25)
+        )
+
+    # ---------------------------------------------------------------- export
+    def export_bytes(self, fmt: str) -> tuple[bytes, str, str]:
+        """(bytes, filename, mime) of the current table (CSV / Parquet) or chart (PNG / SVG)."""
+        import vl_convert as vlc
+
+        fmt = fmt.lower()
+        flat = self.table.select([c for c, t in self.table.schema.items() if not t.is_nested()])
+        if fmt in ("csv", "parquet"):
+            buf = io.BytesIO()
+            flat.write_csv(buf) if fmt == "csv" else flat.write_parquet(buf)
+            return buf.getvalue(), f"explorer_table.{fmt}", "text/csv" if fmt == "csv" else "application/octet-stream"
+        if self.chart is None:
+            raise ValueError("no chart to export")
+        with alt.data_transformers.disable_max_rows():
+            spec = self.chart.to_dict()
+        if fmt == "png":
+            return vlc.vegalite_to_png(spec, scale=2.0), "explorer_chart.png", "image/png"
+        if fmt == "svg":
+            return vlc.vegalite_to_svg(spec).encode(), "explorer_chart.svg", "image/svg+xml"
+        raise ValueError(f"unknown export format {fmt!r}: csv, parquet, png or svg")
+
+    def export(self, fmt: str, folder: str | Path) -> Path:
+        """Write the current table / chart into `folder`; returns the file."""
+        data, name, _ = self.export_bytes(fmt)
+        out = Path(folder) / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+        return out
+
+    def _on_export(self, fmt: str) -> None:
+        try:
+            data, name, mime = self.export_bytes(fmt)
+            saved = (
+                ""
+                if self.read_only
+                else f" saved to <code>{html.escape(str(self.export(fmt, self.export_dir.value)))}</code>"
+            )
+            self.export_html.value = download_link(data, name, mime) + saved
+        except (ValueError, OSError) as exc:
+            self.export_html.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"

@@ -1,0 +1,218 @@
+"""The Voila app in a real browser (Playwright + Debian Chromium), with every request off 127.0.0.1 aborted:
+the chart paints offline, the price slider changes the costs shown, a click fills the detail view.
+
+Screenshots and timings land in tests/artifacts/. Skipped when playwright or /usr/bin/chromium is missing
+(apt-get install -y chromium; pip install playwright)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import polars as pl
+import pytest
+
+from explorer.analysis.hardware import load_catalog
+from explorer.analysis.pipeline import cost_table
+from explorer.records.store import load_evals
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "data" / "demo_cpu"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+POINTS = "g.mark-symbol.role-mark path"
+VIEWPORT = {"width": 1400, "height": 1000}
+TICKS_JS = "JSON.stringify([...document.querySelectorAll('g.role-axis-label text')].map(t => t.textContent))"
+CHROME_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# resolves with the time of the last DOM change in the chart once it has been quiet for `quiet` ms
+WATCH_JS = """([sel, quiet]) => new Promise(resolve => {
+  const root = document.querySelector(sel);
+  let last = null, timer = null;
+  const done = () => { obs.disconnect(); resolve(last === null ? -1 : last - window.__t0); };
+  const obs = new MutationObserver(() => {
+    last = performance.now(); clearTimeout(timer); timer = setTimeout(done, quiet);
+  });
+  obs.observe(root, {subtree: true, childList: true, attributes: true, characterData: true});
+  timer = setTimeout(done, 5000);
+})"""
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+if not CHROMIUM.exists():
+    pytest.skip("no /usr/bin/chromium (apt-get install -y chromium)", allow_module_level=True)
+
+
+def open_browser(playwright, user_dir: Path):
+    """Debian Chromium, headless; every request not to 127.0.0.1 is aborted (the viewer has no internet)."""
+    context = playwright.chromium.launch_persistent_context(
+        str(user_dir), executable_path=str(CHROMIUM), headless=True, args=CHROME_ARGS, viewport=VIEWPORT
+    )
+    context.route("**/*", lambda r: r.continue_() if urlparse(r.request.url).hostname == "127.0.0.1" else r.abort())
+    return context
+
+
+def start_app(results: Path, log: Path) -> tuple[object, str]:
+    from explorer.ui.app import free_port, serve_app
+
+    port = free_port()
+    return serve_app(results, port=port, log_file=log), f"http://127.0.0.1:{port}/"
+
+
+def set_slider(page, label: str, value: str) -> None:
+    """Type into an ipywidgets slider's readout and press Enter (what a user can do too)."""
+    readout = page.locator(".widget-hslider", has_text=label).locator(".widget-readout")
+    readout.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(value)
+    page.evaluate("() => { window.__t0 = performance.now(); }")
+    page.keyboard.press("Enter")
+
+
+def per_1k(page) -> float:
+    text = page.locator(".explorer-recommendation pre").inner_text()
+    return float(re.search(r"\$([0-9.e+-]+)/1k queries", text.replace(",", "")).group(1))
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Path:
+    if not any((SHIPPED / "records").glob("*.json")):
+        pytest.skip(f"no shipped results in {SHIPPED}/records")
+    return SHIPPED
+
+
+@pytest.fixture(scope="module")
+def app_url(shipped: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("voila") / "voila.log"
+    proc, url = start_app(shipped, log)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_app_offline_chart_price_and_click(shipped: Path, app_url: str, tmp_path: Path) -> None:
+    from explorer.ui.explore import DEFAULT_USD_PER_HOUR
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    table = cost_table(load_evals(shipped), load_catalog(), usd_per_hour=DEFAULT_USD_PER_HOUR)
+    expected = table.filter(pl.col("value").is_not_null() & (pl.col("usd_per_query") > 0)).height
+    with sync_api.sync_playwright() as p:
+        context = open_browser(p, tmp_path / "chromium")
+        page = context.new_page()
+        t0 = time.monotonic()
+        page.goto(app_url, wait_until="commit")
+        page.wait_for_selector(POINTS, state="visible", timeout=45_000)
+        first_paint = time.monotonic() - t0
+        points = page.locator(POINTS)
+        assert points.count() == expected
+        assert page.locator("textarea, input[type=text]").count() == 0  # read-only: no free-text field
+        assert "Run" not in [b.strip() for b in page.locator("button").all_inner_texts()]
+        page.screenshot(path=str(ARTIFACTS / "app_first_paint.png"), full_page=True)
+
+        before = per_1k(page)
+        ticks = page.evaluate(f"() => {TICKS_JS}")
+        set_slider(page, "USD / hour", f"{DEFAULT_USD_PER_HOUR * 10:g}")
+        page.wait_for_function(
+            f"() => !document.querySelector('.explorer-recommendation pre').innerText.includes('{before:.4g}/1k')"
+        )
+        assert per_1k(page) == pytest.approx(10 * before, rel=2e-3)
+        # the axis follows in the browser (a Vega param rescales the costs; no new spec is sent)
+        page.wait_for_function(f"(old) => {TICKS_JS} !== old", arg=ticks)
+        assert points.count() == expected
+
+        points.first.click(force=True)
+        detail = page.locator(".explorer-detail")
+        detail.get_by_text("per-document results").wait_for(timeout=10_000)
+        assert re.search(r"\d+/[1-9]\d* correct", detail.inner_text())
+        page.screenshot(path=str(ARTIFACTS / "app_after_click.png"), full_page=True)
+        context.close()
+    (ARTIFACTS / "browser_timings.json").write_text(json.dumps({"first_paint_s": round(first_paint, 2)}))
+    assert first_paint < 20, f"first paint took {first_paint:.1f} s"
+
+
+def synth_results(folder: Path, n: int = 10_000) -> Path:
+    """n configurations (n/4 models x 4 quantizations) on one task, random accuracy and device seconds."""
+    import random
+
+    rng = random.Random(0)
+    (folder / "records").mkdir(parents=True)
+    for i in range(n):
+        model, quant = f"model-{i // 4:04d}", ("fp32", "bf16", "int8", "int4")[i % 4]
+        record = {
+            "cell_id": f"c{i:05d}", "model": model, "quant": quant, "task": "arc_easy", "status": "ok",
+            "metrics": [{"metric": "acc", "value": rng.uniform(0.25, 0.8), "stderr": 0.04}], "n_docs": 100,
+            "device_s_per_query": rng.lognormvariate(-2, 1), "device_name": "Synthetic CPU", "chance": 0.25,
+            "peak_mem_bytes": rng.randint(10**8, 10**10), "weight_bytes": rng.randint(10**8, 10**9),
+            "provenance": "measured",
+        }  # fmt: skip
+        (folder / "records" / f"c{i:05d}.json").write_text(json.dumps(record))
+    return folder
+
+
+def _timed(page, sel: str, action) -> float:
+    """ms from the input event to the last DOM change under `sel` (after 150 ms of quiet)."""
+    pending = page.evaluate_handle(f"() => {{ window.__done = ({WATCH_JS})(['{sel}', 150]); }}")
+    pending.dispose()
+    action()
+    return page.evaluate("() => window.__done")
+
+
+@pytest.mark.slow
+def test_redraw_with_10k_configurations(tmp_path: Path) -> None:
+    """Median redraw after a widget change with 10,000 configurations: price (Vega param), target (text),
+    a filter (new chart). Numbers go to tests/artifacts/redraw_10k.json."""
+    import statistics
+
+    results = synth_results(tmp_path / "synth")
+    proc, url = start_app(results, tmp_path / "voila.log")
+    timings: dict[str, list[float]] = {"price": [], "target": [], "filter": []}
+    try:
+        with sync_api.sync_playwright() as p:
+            context = open_browser(p, tmp_path / "chromium")
+            page = context.new_page()
+            t0 = time.monotonic()
+            page.goto(url, wait_until="commit")
+            page.wait_for_selector(POINTS, state="visible", timeout=90_000)
+            paint = time.monotonic() - t0
+            assert page.locator(POINTS).count() == 10_000
+            for i in range(6):
+                value = ("0.2", "0.1")[i % 2]
+                timings["price"].append(_timed(page, ".vega-embed", lambda v=value: set_slider(page, "USD / hour", v)))
+                value = ("80%", "90%")[i % 2]
+                timings["target"].append(
+                    _timed(page, ".explorer-recommendation", lambda v=value: set_slider(page, "accuracy target", v))
+                )
+            quant = page.locator("select[multiple]").nth(2)
+            for i in range(4):
+                keep = ["bf16", "int4", "int8"] if i % 2 == 0 else ["bf16", "fp32", "int4", "int8"]
+
+                def pick(keep=keep) -> None:
+                    page.evaluate("() => { window.__t0 = performance.now(); }")
+                    quant.select_option(keep)
+
+                timings["filter"].append(_timed(page, ".vega-embed", pick))
+            page.screenshot(path=str(ARTIFACTS / "app_10k.png"))
+            context.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    medians = {k: round(statistics.median(v), 1) for k, v in timings.items()}
+    ARTIFACTS.mkdir(exist_ok=True)
+    report = {"first_paint_s": round(paint, 2), "median_ms": medians, "all_ms": timings}
+    (ARTIFACTS / "redraw_10k.json").write_text(json.dumps(report, indent=1))
+    assert all(t > 0 for v in timings.values() for t in v), timings  # every change did redraw
+    assert medians["price"] < 1000 and medians["target"] < 1000, medians
