@@ -8,7 +8,7 @@ TORCH_INDEX ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-cpu.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup demo test lint format clean-results
+.PHONY: setup demo test lint format clean-results browser-deps app
 
 setup: $(STAMP)
 
@@ -32,7 +32,16 @@ format: setup
 	$(BIN)/ruff format explorer tests
 	$(BIN)/ruff check --fix explorer tests
 
-test: setup lint
+# Debian Chromium for the real-browser tests (Playwright's own browser download cannot work offline);
+# needs root + apt; without them the browser tests skip with a reason.
+browser-deps:
+	-command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+app: setup
+	$(BIN)/explorer app data/demo_cpu
+
+test: setup lint browser-deps
 	$(BIN)/python -m pytest -q -ra
 
 clean-results:

@@ -203,6 +203,12 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_app(args: argparse.Namespace) -> int:
+    from explorer.ui.app import main as app_main
+
+    return app_main(args.dir, port=args.port, open_browser=not args.no_browser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="explorer", description="LLM cost/accuracy explorer")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -257,6 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chart", help="also write the frontier chart (.png or .svg)")
     p.add_argument("--measure-ceilings", action="store_true", help="measure this machine's ceilings first")
     p.set_defaults(func=cmd_frontier)
+
+    p = sub.add_parser("app", help="serve the read-only Voila app on a results folder (default data/demo_cpu)")
+    p.add_argument("dir", nargs="?", help="results folder (default: EXPLORER_RESULTS or data/demo_cpu)")
+    p.add_argument("--port", type=int, default=8866)
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("table", help="print the evals table of a results folder")
     p.add_argument("dir", help="results folder")

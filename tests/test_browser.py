@@ -38,17 +38,26 @@ CHROME_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# resolves with the time of the last DOM change in the chart once it has been quiet for `quiet` ms
+# Resolves with ms from window.__t0 to the chart's last change (a DOM mutation under `sel`, or a canvas draw
+# recorded by DRAW_JS) once nothing has changed for `quiet` ms; -1 if nothing changed within 5 s.
 WATCH_JS = """([sel, quiet]) => new Promise(resolve => {
-  const root = document.querySelector(sel);
-  let last = null, timer = null;
-  const done = () => { obs.disconnect(); resolve(last === null ? -1 : last - window.__t0); };
-  const obs = new MutationObserver(() => {
-    last = performance.now(); clearTimeout(timer); timer = setTimeout(done, quiet);
-  });
-  obs.observe(root, {subtree: true, childList: true, attributes: true, characterData: true});
-  timer = setTimeout(done, 5000);
+  let last = 0;
+  window.__t0 = Infinity;  // set by the action, just before its input event; earlier changes do not count
+  const obs = new MutationObserver(() => { const now = performance.now(); if (now >= window.__t0) last = now; });
+  obs.observe(document.querySelector(sel), {subtree: true, childList: true, attributes: true, characterData: true});
+  const start = performance.now();
+  const timer = setInterval(() => {
+    const draw = (window.__lastDraw || 0) > window.__t0 ? window.__lastDraw : 0;
+    const t = Math.max(last, draw), now = performance.now();
+    if ((t && now - t > quiet) || now - start > 5000) {
+      clearInterval(timer); obs.disconnect(); resolve(t ? t - window.__t0 : -1);
+    }
+  }, 10);
 })"""
+DRAW_JS = """(() => { const P = CanvasRenderingContext2D.prototype;
+  for (const m of ["fill", "stroke", "fillText", "drawImage", "clearRect"]) {
+    const f = P[m]; P[m] = function (...a) { window.__lastDraw = performance.now(); return f.apply(this, a); };
+  } })();"""
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 if not CHROMIUM.exists():
@@ -69,6 +78,14 @@ def start_app(results: Path, log: Path) -> tuple[object, str]:
 
     port = free_port()
     return serve_app(results, port=port, log_file=log), f"http://127.0.0.1:{port}/"
+
+
+def wait_for_log(log: Path, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in (log.read_text(errors="replace") if log.exists() else ""):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {text!r} in {log} after {timeout:.0f} s")
+        time.sleep(0.2)
 
 
 def set_slider(page, label: str, value: str) -> None:
@@ -98,6 +115,7 @@ def app_url(shipped: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     log = tmp_path_factory.mktemp("voila") / "voila.log"
     proc, url = start_app(shipped, log)
     try:
+        wait_for_log(log, "is filled with 1 kernel")  # the preheated kernel a visitor gets (voila.json)
         yield url
     finally:
         proc.terminate()
@@ -121,6 +139,7 @@ def test_app_offline_chart_price_and_click(shipped: Path, app_url: str, tmp_path
         assert points.count() == expected
         assert page.locator("textarea, input[type=text]").count() == 0  # read-only: no free-text field
         assert "Run" not in [b.strip() for b in page.locator("button").all_inner_texts()]
+        assert "ExploreApp(" not in page.content()  # sources stripped
         page.screenshot(path=str(ARTIFACTS / "app_first_paint.png"), full_page=True)
 
         before = per_1k(page)
@@ -134,6 +153,14 @@ def test_app_offline_chart_price_and_click(shipped: Path, app_url: str, tmp_path
         page.wait_for_function(f"(old) => {TICKS_JS} !== old", arg=ticks)
         assert points.count() == expected
 
+        # a filter that keeps the chart's shape: only the rows go to the browser (Vega data swap)
+        models = sorted(table["model"].unique().to_list())
+        page.locator("select[multiple]").nth(1).select_option(models[:1])
+        left = table.filter((pl.col("model") == models[0]) & pl.col("value").is_not_null()).height
+        page.wait_for_function(f"() => document.querySelectorAll('{POINTS}').length === {left}")
+        page.locator("select[multiple]").nth(1).select_option(models)
+        page.wait_for_function(f"() => document.querySelectorAll('{POINTS}').length === {expected}")
+
         points.first.click(force=True)
         detail = page.locator(".explorer-detail")
         detail.get_by_text("per-document results").wait_for(timeout=10_000)
@@ -141,7 +168,7 @@ def test_app_offline_chart_price_and_click(shipped: Path, app_url: str, tmp_path
         page.screenshot(path=str(ARTIFACTS / "app_after_click.png"), full_page=True)
         context.close()
     (ARTIFACTS / "browser_timings.json").write_text(json.dumps({"first_paint_s": round(first_paint, 2)}))
-    assert first_paint < 20, f"first paint took {first_paint:.1f} s"
+    assert first_paint < 10, f"first paint took {first_paint:.1f} s (5 s on the project's 2-core machine)"
 
 
 def synth_results(folder: Path, n: int = 10_000) -> Path:
@@ -179,20 +206,22 @@ def test_redraw_with_10k_configurations(tmp_path: Path) -> None:
 
     results = synth_results(tmp_path / "synth")
     proc, url = start_app(results, tmp_path / "voila.log")
+    wait_for_log(tmp_path / "voila.log", "is filled with 1 kernel", timeout=120)
     timings: dict[str, list[float]] = {"price": [], "target": [], "filter": []}
     try:
         with sync_api.sync_playwright() as p:
             context = open_browser(p, tmp_path / "chromium")
+            context.add_init_script(DRAW_JS)
             page = context.new_page()
             t0 = time.monotonic()
             page.goto(url, wait_until="commit")
-            page.wait_for_selector(POINTS, state="visible", timeout=90_000)
+            page.wait_for_selector(".vega-embed canvas", state="visible", timeout=90_000)  # big: canvas renderer
             paint = time.monotonic() - t0
-            assert page.locator(POINTS).count() == 10_000
+            assert "10000 measured cells" in page.locator(".explorer-header").inner_text()
             for i in range(6):
                 value = ("0.2", "0.1")[i % 2]
                 timings["price"].append(_timed(page, ".vega-embed", lambda v=value: set_slider(page, "USD / hour", v)))
-                value = ("80%", "90%")[i % 2]
+                value = ("0.8", "0.9")[i % 2]
                 timings["target"].append(
                     _timed(page, ".explorer-recommendation", lambda v=value: set_slider(page, "accuracy target", v))
                 )

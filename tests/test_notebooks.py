@@ -86,7 +86,7 @@ def test_explore_notebook_read_only(tmp_path: Path) -> None:
     results = _results(tmp_path / "results")
     check = """
 assert app.read_only
-assert app.dir_row.layout.display == "none" and app.export_dir.layout.display == "none"
+assert not app.shows(app.dir_text) and not app.shows(app.export_dir)
 """
     _run("explore.ipynb", check, {"EXPLORER_RESULTS": str(results), "EXPLORER_READ_ONLY": "1"})
 

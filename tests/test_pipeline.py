@@ -108,3 +108,18 @@ def test_report_and_cli(results, capsys) -> None:
     assert main(["frontier", str(results), "--hardware", "L4", "--price-provider", "gcp", "--task", "arc_easy"]) == 0
     out = capsys.readouterr().out
     assert "hardware: L4" in out and "projected" in out and "cheapest at >= 90% of best on arc_easy" in out
+
+
+def test_one_configuration_measured_on_two_machines_projects_once(results) -> None:
+    other = {
+        **_record("f", "big", "bf16", 0.62, 0.05),
+        "device_name": "OtherCPU",
+        "started_at": "2099-01-01T00:00:00+00:00",
+    }
+    write_record(results, other)
+    ceil = {"device_name": "OtherCPU", "dtype": "bfloat16", "matmul_flops": 2e12, "copy_bytes_per_s": 2e10}
+    atomic_write_text(results / "ceilings" / "OtherCPU_bfloat16.json", json.dumps(ceil))
+    table = cost_table(load_evals(results), load_catalog(), hardware="L4", ceilings=read_ceilings(results))
+    big = table.filter(pl.col("model") == "big")
+    assert big.height == 1 and big["value"].item() == 0.62  # the latest measurement wins
+    assert frontier_report(table)["recommendation"]["n_configs"] == 3

@@ -74,8 +74,12 @@ def app(results: Path) -> ExploreApp:
 
 
 def _chart_rows(app: ExploreApp) -> list[dict]:
-    spec = app.jchart.spec
-    return next(iter(spec["datasets"].values()))
+    """The rows the browser shows: the spec's, or those of the last row swap (same chart shape, new rows)."""
+    spec_rows = next(iter(app.jchart.spec["datasets"].values()))
+    swapped = app.jchart._py_to_js_updates
+    if swapped and swapped[0]["name"] == app.jchart.spec["data"]["name"]:
+        return swapped[0]["value"]
+    return spec_rows
 
 
 def test_loads_everything_and_recommends(app: ExploreApp) -> None:
@@ -130,11 +134,16 @@ def test_hardware_change_projects_and_takes_the_catalog_price(app: ExploreApp) -
 
 
 def test_filters_reduce_rows(app: ExploreApp) -> None:
+    faceted = app.jchart.spec
     app.tasks.value = ("task_a",)
     assert set(app.table["task"]) == {"task_a"} and app.table.height == 3
+    assert app.jchart.spec is not faceted and "facet" not in app.jchart.spec  # another shape: a new spec
+    one_task = app.jchart.spec
     app.models.value = ("cheap", "best")
     assert app.table.height == 2 and set(app.table["model"]) == {"cheap", "best"}
-    assert len(_chart_rows(app)) == 2
+    assert app.jchart.spec is one_task  # same shape: only the rows went to the browser
+    assert sorted(r["model"] for r in _chart_rows(app)) == ["best", "cheap"]
+    assert sorted(r["model"] for r in app.chart_rows()) == ["best", "cheap"]
     assert app.recommendation["task"] == "task_a"
     app.quants.value = ()
     assert app.table.is_empty() and "no configuration" in app.rec_html.value
@@ -194,7 +203,8 @@ def test_export_files(app: ExploreApp, tmp_path: Path) -> None:
 
 def test_read_only_hides_free_text_paths_and_exports_as_downloads(results: Path) -> None:
     app = ExploreApp(results, read_only=True)
-    assert app.dir_row.layout.display == "none" and app.export_dir.layout.display == "none"
+    assert not app.shows(app.dir_text) and not app.shows(app.export_dir) and not app.shows(app.reload)
+    assert app.shows(app.price) and app.shows(app.export_buttons["CSV"])
     app.export_buttons["CSV"].click()
     assert "download explorer_table.csv" in app.export_html.value and "data:text/csv;base64," in app.export_html.value
     assert not (results / "exports").exists()
@@ -202,7 +212,7 @@ def test_read_only_hides_free_text_paths_and_exports_as_downloads(results: Path)
     app.reload.click()
     assert app.results_dir == str(results) and app.table.height == 6
     app.read_only = False
-    assert app.dir_row.layout.display is None and app.export_dir.layout.display is None
+    assert app.shows(app.dir_text) and app.shows(app.export_dir)
     app.export_buttons["CSV"].click()
     assert (results / "exports" / "explorer_table.csv").is_file()
     other = results / "other"
@@ -263,6 +273,6 @@ def test_sweep_panel_runs_live_and_stop_keeps_finished_cells(tmp_path: Path) -> 
     assert panel.counts["ok"] + panel.counts["stopped"] + panel.counts["failed"] == 2
     assert panel.counts["stopped"] == 1, panel.counts
     on_disk = load_evals(tmp_path)
-    assert on_disk["cell_id"].to_list() == [first["cell_id"]]  # the finished cell is kept, nothing else
+    assert on_disk["cell_id"].unique().to_list() == [first["cell_id"]]  # the finished cell is kept, nothing else
     assert "stopped" in panel.status.value and not panel.run_button.disabled
     assert panel.jchart.spec is not None  # the frontier of the finished cell was drawn

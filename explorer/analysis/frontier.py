@@ -358,8 +358,9 @@ def format_recommendation(rec: Mapping[str, Any]) -> str:
 
     monthly = f", {money(rec['monthly_usd'], '/month')}" if rec.get("monthly_usd") is not None else ""
     prov = f" ({rec['cost_provenance']})" if rec.get("cost_provenance") else ""
+    task = "all tasks (mean)" if rec["task"] == MEAN_TASK else rec["task"]
     return (
-        f"cheapest at >= {rec['target_fraction']:.0%} of best on {rec['task']}: {name(rec['chosen'])}: "
+        f"cheapest at >= {rec['target_fraction']:.0%} of best on {task}: {name(rec['chosen'])}: "
         f"accuracy {rec['accuracy']:.3f}, {money(rec['usd_per_1k_queries'], '/1k queries')}{monthly}{prov}\n"
         f"most accurate: {name(rec['best'])}: accuracy {rec['best_accuracy']:.3f}, "
         f"{money(rec['best_usd_per_1k_queries'], '/1k queries')}; "

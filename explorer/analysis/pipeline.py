@@ -90,10 +90,12 @@ def cost_table(
         return cost.add_costs(rows, usd_per_hour, queries_per_day, provider=provider)
     target = catalog.get(hardware)
     price = usd_per_hour if usd_per_hour is not None else catalog.price(target["name"], provider)["usd_per_hour"]
-    here = pl.Series(
-        [catalog.match_device(d) == target["name"] for d in rows.get_column("device_name")], dtype=pl.Boolean
-    )
+    on_target = {d: catalog.match_device(d) == target["name"] for d in rows["device_name"].unique().to_list()}
+    here = rows["device_name"].replace_strict(on_target, return_dtype=pl.Boolean, default=False)
     measured, other = rows.filter(here), rows.filter(~here)
+    if not measured.is_empty():  # measured on the target beats any projection of the same configuration
+        keys = [c for c in ("model", "quant", "task", "metric") if c in rows.columns]
+        other = other.join(measured.select(keys).unique(), on=keys, how="anti")
     if not other.is_empty():
         lacking = other.filter(pl.col("efficiency").is_null()) if "efficiency" in other.columns else other
         if not lacking.is_empty():
@@ -104,6 +106,9 @@ def cost_table(
         other = cost.project_device_s(other, target).filter(pl.col("fits_in_memory").fill_null(True))
     parts = [p for p in (measured, other) if not p.is_empty()]
     merged = pl.concat(parts, how="diagonal_relaxed") if parts else rows
+    if not other.is_empty():  # one configuration projected from several machines: the latest measurement wins
+        keys = [c for c in ("model", "quant", "task", "metric") if c in merged.columns]
+        merged = merged.sort("started_at", nulls_last=False).unique(subset=keys, keep="last", maintain_order=True)
     return cost.add_costs(merged, price, queries_per_day, provider=provider, hardware=target["name"], catalog=catalog)
 
 

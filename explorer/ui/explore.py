@@ -1,17 +1,20 @@
 """The explore widget: frontier chart, filters, hardware / price / traffic, recommendation, detail, export.
 
 All logic lives here; notebooks/explore.ipynb only builds `ExploreApp` and displays it. Charts are shown with
-`alt.JupyterChart` in offline mode (the browser needs no internet). A price or traffic change only rescales the
-costs (they are linear in both), so the chart is not re-sent: two Vega params (`price_factor`, `traffic_factor`)
-rescale its cost fields in the browser. Filters, hardware and the chance toggle rebuild the chart.
+`alt.JupyterChart` in offline mode (the browser needs no internet). Redraws send as little as they can: a price or
+traffic change sends two numbers (costs are linear in both; Vega params `price_factor` / `traffic_factor` rescale
+the cost fields in the browser); filters, hardware and the chance toggle send only the new rows while the chart
+keeps its shape (`_swap_rows`); a new spec goes out only when the shape changes (view, facets, columns).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,7 @@ AS_MEASURED = "as measured"
 DEFAULT_USD_PER_HOUR = 0.10  # price of the measuring machine when no catalog entry matches it (editable)
 VIEWS = ("frontier", "mean over tasks", "relative", "efficiency")
 BIG = 2000  # above this many points the chart carries a shorter tooltip (smaller payload, faster redraw)
-SHORT_TIPS = ("model", "quant", "hardware", "task", "value", "stderr", "usd_per_1k_queries", "monthly_usd")
+SHORT_TIPS = ("model", "quant", "task", "value", "stderr", "usd_per_1k_queries", "monthly_usd")  # one hardware
 TABLE_COLUMNS = ("task", "model", "quant", "hardware", "value", "usd_per_1k_queries", "monthly_usd", "cost_provenance")
 SAMPLE_COLUMNS = ("task", "doc_id", "target", "pred", "correct", "confidence")
 _COST_CALC = {
@@ -51,10 +54,18 @@ def jupyter_chart(chart: alt.TopLevelMixin | None = None, **kwargs: Any) -> alt.
     return alt.JupyterChart(chart, embed_options={"renderer": "svg", "actions": False}, **kwargs)
 
 
-def set_chart(jchart: alt.JupyterChart, chart: alt.TopLevelMixin) -> None:
-    """Replace the chart in place (no 5000-row limit: the data is ours and already slim)."""
-    with alt.data_transformers.disable_max_rows():
+def set_chart(jchart: alt.JupyterChart, chart: alt.TopLevelMixin, points: int = 0) -> None:
+    """Replace the chart in place (no 5000-row limit: the data is ours and already slim). Above BIG `points` the
+    browser draws on a canvas (one element instead of one SVG path per point: redraws several times faster)."""
+    renderer = "canvas" if points > BIG else "svg"
+    with alt.data_transformers.disable_max_rows(), jchart.hold_sync():
+        if (jchart.embed_options or {}).get("renderer") != renderer:
+            jchart.embed_options = {**(jchart.embed_options or {}), "renderer": renderer}
         jchart.chart = chart
+
+
+def _text(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else "" if v is None else str(v)
 
 
 def html_table(frame: pl.DataFrame, columns: tuple[str, ...] | None = None, max_rows: int = 40) -> str:
@@ -63,8 +74,7 @@ def html_table(frame: pl.DataFrame, columns: tuple[str, ...] | None = None, max_
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
 
     def cell(v: Any) -> str:
-        text = f"{v:.4g}" if isinstance(v, float) else "" if v is None else str(v)
-        return f"<td>{html.escape(text)}</td>"
+        return f"<td>{html.escape(_text(v))}</td>"
 
     body = "".join(
         "<tr>" + "".join(cell(r[c]) for c in cols) + "</tr>" for r in frame.head(max_rows).iter_rows(named=True)
@@ -92,7 +102,8 @@ def with_cost_params(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
 
 class ExploreApp(w.VBox):
     """Explore a results folder: set the controls (or their `.value` from Python) and read `table`, `report`,
-    `recommendation`, `chart`, `selected` and `samples`. `read_only=True` hides every free-text path."""
+    `recommendation`, `chart`, `selected` and `samples`. `read_only=True` leaves out every free-text path (exports
+    become downloads)."""
 
     read_only = traitlets.Bool(False)
     results_dir = traitlets.Unicode()
@@ -103,17 +114,17 @@ class ExploreApp(w.VBox):
         self.table = pl.DataFrame()
         self.report: dict[str, Any] = {}
         self.recommendation: dict[str, Any] | None = None
-        self.chart: alt.TopLevelMixin | None = None
+        self._chart: alt.TopLevelMixin | None = None
+        self._chart_rows = pl.DataFrame()
         self.selected = pl.DataFrame()
         self.samples = pl.DataFrame()
         self._cache: dict[tuple, tuple[pl.DataFrame, float, float]] = {}
-        self._chart_prices, self._chart_view = (1.0, 1.0), ""
+        self._chart_prices, self._chart_view, self._chart_shape = (1.0, 1.0), "", None
         self._busy = False
         self._build_controls()
         self.jchart = jupyter_chart()
-        self.children = self._layout()
         self.set_trait("read_only", read_only)
-        self._apply_read_only()
+        self.children = self._layout()
         self.results_dir = str(results_dir or default_results_dir())  # loads, fills options, draws
 
     # ---------------------------------------------------------------- widgets
@@ -125,19 +136,10 @@ class ExploreApp(w.VBox):
         self.hardware = w.Dropdown(description="hardware", options=[AS_MEASURED, *self.catalog.names])
         self.provider = w.Dropdown(description="provider", options=[("cheapest", None)])
         slider = dict(continuous_update=False, style={"description_width": "110px"}, layout=w.Layout(width="380px"))
-        self.price = w.FloatLogSlider(
-            value=DEFAULT_USD_PER_HOUR,
-            base=10,
-            min=-3,
-            max=2,
-            step=0.01,
-            description="USD / hour",
-            readout_format=".4g",
-            **slider,
-        )
-        self.traffic = w.FloatLogSlider(
-            value=10_000, base=10, min=1, max=8, step=0.1, description="queries / day", readout_format=",.0f", **slider
-        )
+        price = dict(value=DEFAULT_USD_PER_HOUR, min=-3, max=2, step=0.01, readout_format=".4g")
+        self.price = w.FloatLogSlider(description="USD / hour", **price, **slider)
+        traffic = dict(value=10_000, min=1, max=8, step=0.1, readout_format=",.0f")
+        self.traffic = w.FloatLogSlider(description="queries / day", **traffic, **slider)
         self.target = w.FloatSlider(
             value=0.9, min=0.5, max=1.0, step=0.01, description="accuracy target", readout_format=".0%", **slider
         )
@@ -150,14 +152,15 @@ class ExploreApp(w.VBox):
         self.header, self.rec_html, self.detail_html, self.table_html, self.export_html, self.status = (
             w.HTML() for _ in range(6)
         )
+        self.header.add_class("explorer-header")
         self.rec_html.add_class("explorer-recommendation")
         self.detail_html.add_class("explorer-detail")
         self.table_html.add_class("explorer-frontier-table")
         self.status.add_class("explorer-status")
         for ctl in (self.tasks, self.models, self.quants, self.chance, self.view):
             ctl.observe(lambda _: self._refresh("full"), "value")
-        self.hardware.observe(self._on_hardware, "value")
-        self.provider.observe(self._on_provider, "value")
+        self.hardware.observe(self._on_pricing, "value")
+        self.provider.observe(self._on_pricing, "value")
         self.price.observe(lambda _: self._refresh("price"), "value")
         self.traffic.observe(lambda _: self._refresh("price"), "value")
         self.target.observe(lambda _: self._refresh("target"), "value")
@@ -166,32 +169,39 @@ class ExploreApp(w.VBox):
             button.on_click(lambda _, fmt=fmt: self._on_export(fmt))
 
     def _layout(self) -> list[w.Widget]:
-        self.dir_row = w.HBox([self.dir_text, self.reload])
-        self.export_row = w.VBox([w.HBox([*self.export_buttons.values()]), self.export_dir, self.export_html])
-        filters = w.HBox([self.tasks, self.models, self.quants])
-        pricing = w.VBox([self.hardware, self.provider, self.price, self.traffic])
-        goal = w.VBox([self.target, self.chance, self.view])
+        """The children; read-only leaves out the path fields altogether (not just hidden: not in the page)."""
+        editable = not self.read_only
+        box = w.Layout(flex="0 0 auto", margin="0 12px 6px 0")
+        filters = w.HBox([self.tasks, self.models, self.quants], layout=box)
+        pricing = w.VBox([self.hardware, self.provider, self.price, self.traffic], layout=box)
+        goal = w.VBox([self.target, self.chance, self.view], layout=box)
+        export = [w.HBox([*self.export_buttons.values()]), *([self.export_dir] if editable else []), self.export_html]
         return [
             self.header,
-            self.dir_row,
-            w.HBox([filters, pricing, goal]),
+            *([w.HBox([self.dir_text, self.reload])] if editable else []),
+            w.HBox([filters, pricing, goal], layout=w.Layout(flex_flow="row wrap")),
             self.rec_html,
             self.jchart,
             self.detail_html,
             self.table_html,
-            w.HTML("<b>export</b> the current table / chart"),
-            self.export_row,
+            w.HTML("<b>export</b> the current table / chart" + (" (downloads)" if not editable else "")),
+            w.VBox(export),
             self.status,
         ]
 
     @traitlets.observe("read_only")
     def _on_read_only(self, _: Any) -> None:
-        self._apply_read_only()
+        self.children = self._layout()
 
-    def _apply_read_only(self) -> None:
-        hidden = "none" if self.read_only else None
-        self.dir_row.layout.display = hidden
-        self.export_dir.layout.display = hidden
+    def shows(self, widget: w.Widget) -> bool:
+        """Is `widget` part of the displayed tree?"""
+        todo = list(self.children)
+        while todo:
+            item = todo.pop()
+            if item is widget:
+                return True
+            todo.extend(getattr(item, "children", ()))
+        return False
 
     # ---------------------------------------------------------------- data
     def _on_reload(self, _: Any) -> None:
@@ -212,18 +222,15 @@ class ExploreApp(w.VBox):
         self.evals = load_evals(folder)
         self.ceilings = read_ceilings(folder)
         self._cache.clear()
-        self._busy = True
-        try:
+        with self._quiet():
             for ctl, col in ((self.tasks, "task"), (self.models, "model"), (self.quants, "quant")):
                 values = sorted(self.evals.get_column(col).drop_nulls().unique().to_list()) if col in self.evals else []
                 ctl.options, ctl.value = values, tuple(values)
             self._set_catalog_price()
-        finally:
-            self._busy = False
         ok = self.evals.filter(pl.col("status") == "ok").get_column("cell_id").n_unique() if self.evals.height else 0
         devices = ", ".join(sorted(self.evals.get_column("device_name").drop_nulls().unique().to_list())) or "none"
         self.header.value = (
-            f"<h3>LLM cost / accuracy explorer</h3><p>{ok} measured cells in <code>{html.escape(Path(folder).name)}"
+            f"<p>{ok} measured cells in <code>{html.escape(Path(folder).name)}"
             f"</code>, measured on: {html.escape(devices)}. Click a point for its details and per-document results."
         )
         self._refresh("full")
@@ -238,29 +245,27 @@ class ExploreApp(w.VBox):
             self.price.value = self.catalog.price(match)["usd_per_hour"] if match else DEFAULT_USD_PER_HOUR
             return
         providers = self.catalog.prices.filter(pl.col("name") == hw).get_column("provider").to_list()
-        if list(self.provider.options)[1:] != [(p, p) for p in providers]:
+        if [v for _, v in self.provider.options][1:] != providers:  # another hardware: its providers, cheapest
             self.provider.options = [("cheapest", None), *[(p, p) for p in providers]]
             self.provider.value = None
         self.provider.disabled = False
         self.price.value = self.catalog.price(hw, self.provider.value)["usd_per_hour"]
 
-    def _on_hardware(self, _: Any) -> None:
-        self._busy = True
-        try:
+    def _on_pricing(self, _: Any) -> None:
+        if self._busy:
+            return
+        with self._quiet():
             self._set_catalog_price()
-        finally:
-            self._busy = False
         self._refresh("full")
 
-    def _on_provider(self, _: Any) -> None:
-        if self._busy or self.hardware.value == AS_MEASURED:
-            return
+    @contextlib.contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Control changes inside do not refresh (one refresh after several changes)."""
         self._busy = True
         try:
-            self.price.value = self.catalog.price(self.hardware.value, self.provider.value)["usd_per_hour"]
+            yield
         finally:
             self._busy = False
-        self._refresh("full")
 
     def _priced(self) -> pl.DataFrame:
         """The cost table at the slider's price and traffic: computed once per (hardware, provider, filters), then
@@ -273,15 +278,8 @@ class ExploreApp(w.VBox):
                 & pl.col("model").is_in(list(self.models.value))
                 & pl.col("quant").is_in(list(self.quants.value))
             )
-            table = cost_table(
-                rows,
-                self.catalog,
-                hardware=hw,
-                provider=self.provider.value,
-                usd_per_hour=self.price.value,
-                ceilings=self.ceilings,
-                queries_per_day=self.traffic.value,
-            )
+            at = dict(usd_per_hour=self.price.value, queries_per_day=self.traffic.value, ceilings=self.ceilings)
+            table = cost_table(rows, self.catalog, hardware=hw, provider=self.provider.value, **at)
             self._cache = {key: (table, self.price.value, self.traffic.value)}
         table, p0, q0 = self._cache[key]
         f, g = self.price.value / p0, self.traffic.value / q0
@@ -326,38 +324,68 @@ class ExploreApp(w.VBox):
         self.rec_html.value = (
             f"<p><b>Recommended</b> at {self.target.value:.0%} of the best accuracy{norm}: <b>{html.escape(chosen)}"
             f"</b>, monthly bill <b>{bill}</b> at {self.traffic.value:,.0f} queries/day</p>"
-            f"<pre>{html.escape(frontier.format_recommendation(rec))}</pre>"
+            f"<pre>{html.escape(frontier.format_recommendation(rec).replace(frontier.MEAN_TASK, 'all tasks'))}</pre>"
         )
         front = self.report["per_task"].filter(pl.col("on_frontier"))
         self.table_html.value = "<b>frontier configurations</b>" + html_table(front, TABLE_COLUMNS)
 
     def _chart_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The columns the chart shows (a shorter tooltip above BIG points); NaN -> null (JSON has no NaN)."""
         tips = SHORT_TIPS if frame.height > BIG else charts.TOOLTIP_FIELDS
-        keep = ["cell_id", "on_frontier", frontier.COST, "peak_mem_bytes", "weight_bytes", "chance", *tips]
-        return frame.select([c for c in dict.fromkeys(keep) if c in frame.columns])
+        size = ["peak_mem_bytes"] if "peak_mem_bytes" in frame and frame["peak_mem_bytes"].drop_nulls().len() else []
+        keep = ["cell_id", "on_frontier", frontier.COST, *(size or ["weight_bytes"]), *tips]
+        out = frame.select([c for c in dict.fromkeys(keep) if c in frame.columns])
+        return out.with_columns(pl.col(c).fill_nan(None) for c, t in out.schema.items() if t.is_float())
+
+    @property
+    def chart(self) -> alt.TopLevelMixin | None:
+        """The Altair chart on show (built on demand after a row swap, which does not need it)."""
+        if self._chart is None and not self._chart_rows.is_empty():
+            self._chart = with_cost_params(charts.frontier_chart(self._chart_rows))
+        return self._chart
 
     def _draw(self) -> None:
         if self.table.is_empty():
             return
-        view = self.view.value
+        view, shape, self._chart, self._chart_rows = self.view.value, None, None, pl.DataFrame()
         if view == "efficiency":
             if "efficiency" not in self.table.columns or self.table.get_column("efficiency").drop_nulls().len() == 0:
                 raise ValueError("no efficiency: measure the ceilings of the machine (explorer ceilings --out DIR)")
-            chart = charts.efficiency_chart(self.table)
+            self._chart, points = charts.efficiency_chart(self.table), self.table.height
         elif view == "relative":
-            chart = charts.relative_chart(self._chart_frame(self.table), target_fraction=self.target.value)
+            frame = self._chart_frame(self.table)
+            self._chart, points = charts.relative_chart(frame, target_fraction=self.target.value), frame.height
         else:
             data = self.report["per_task"]
             if view == "mean over tasks":
-                agg = self.report["aggregate"]
-                data = agg if agg is not None else data
-            chart = with_cost_params(charts.frontier_chart(self._chart_frame(data)))
-            self._chart_prices = (self.price.value, self.traffic.value)
-        self.chart, self._chart_view = chart, view
-        set_chart(self.jchart, chart)
-        if hasattr(self.jchart.selections, "pick"):  # recreated with every chart: re-attach
-            self.jchart.selections.observe(self._on_pick, "pick")
+                data = self.report["aggregate"] if self.report["aggregate"] is not None else data
+            cost = pl.col(frontier.COST).cast(pl.Float64)  # the points a log axis shows (as frontier_chart keeps)
+            frame = self._chart_frame(data).filter(cost.is_not_null() & cost.is_finite() & (cost > 0))
+            self._chart_rows, points = frame, frame.height
+            ids = frame.get_column("cell_id") if "cell_id" in frame.columns else pl.Series([None])
+            one_id_each = ids.null_count() == 0 and ids.is_unique().all()
+            # all the spec depends on besides the rows: the same shape -> only the rows go to the browser
+            shape = (view, frame["task"].n_unique() > 1, tuple(frame.columns), points > BIG, one_id_each)
+        if shape is not None and shape == self._chart_shape and self.jchart.spec is not None:
+            self._swap_rows(self._chart_rows)
+        else:
+            set_chart(self.jchart, self.chart, points=points)
+            if hasattr(self.jchart.selections, "pick"):  # recreated with every chart: re-attach
+                self.jchart.selections.observe(self._on_pick, "pick")
+        self._chart_prices = (self.price.value, self.traffic.value)
+        self._chart_view, self._chart_shape = view, shape
         self.detail_html.value = "<p><i>click a point for its details</i></p>"
+
+    def _swap_rows(self, rows: pl.DataFrame) -> None:
+        """Replace the rows of the Vega view in the browser (no new spec, no re-embed: several times faster)."""
+        update = {"namespace": "data", "name": self.jchart.spec["data"]["name"], "scope": []}
+        with self.jchart.hold_sync():
+            self.jchart._py_to_js_updates = [{**update, "value": rows.to_dicts()}]
+            self.jchart.params.price_factor = self.jchart.params.traffic_factor = 1.0
+
+    def chart_rows(self) -> list[dict[str, Any]]:
+        """The rows of the frontier chart on show (after a row swap the spec keeps its first rows: read these)."""
+        return self._chart_rows.to_dicts()
 
     # ---------------------------------------------------------------- selection
     def _on_pick(self, change: dict) -> None:
@@ -381,9 +409,13 @@ class ExploreApp(w.VBox):
         self.samples = load_samples(self.results_dir, cells) if cells else pl.DataFrame()
         figures = [c for c in ("cell_id", *charts.TOOLTIP_FIELDS, "efficiency") if c in self.selected.columns]
         n_ok = int(self.samples.get_column("correct").sum()) if self.samples.height else 0
+        picked = self.selected.select(figures)
+        if picked.height == 1:  # one point: a figure / value table reads better than one wide row
+            row = picked.row(0, named=True)
+            picked = pl.DataFrame({"figure": list(row), "value": [_text(v) for v in row.values()]})
         self.detail_html.value = (
             "<b>selected configuration</b>"
-            + html_table(self.selected, tuple(figures))
+            + html_table(picked)
             + f"<b>per-document results</b>: {n_ok}/{self.samples.height} correct"
             + html_table(self.samples, SAMPLE_COLUMNS, max_rows=25)
         )

@@ -93,7 +93,6 @@ class SweepPanel(w.VBox):
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
         self.children = [
-            w.HTML("<h3>Run a sweep</h3>"),
             w.HBox([self.models, self.quants, self.tasks]),
             self.extra_models,
             self.extra_tasks,
