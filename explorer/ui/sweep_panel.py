@@ -23,7 +23,8 @@ from explorer.models.demo import DEMO_MODELS, TINY_ALIAS
 from explorer.quant.registry import LEVELS
 from explorer.tasks.offline import OFFLINE_TASKS
 from explorer.tasks.synthetic import SYNTHETIC_TASKS
-from explorer.ui.explore import DEFAULT_USD_PER_HOUR, REPO_ROOT, html_table, jupyter_chart, set_chart
+from explorer.ui.common import html_table, jupyter_chart, set_chart
+from explorer.ui.explore import DEFAULT_USD_PER_HOUR, REPO_ROOT
 
 LIVE_COLUMNS = ("model", "quant", "task", "status", "acc", "device_s_per_query", "n_docs", "error")
 
