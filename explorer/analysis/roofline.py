@@ -3,7 +3,8 @@
 Per query (one lm-eval document) the records give the model's dense parameter count, the tokens read and generated,
 the bytes of the stored weights and the number of model calls. From them:
 
-- ``flops_per_query = 2 x model_params x (tokens_in_per_query + tokens_out_per_query)``: the dense matmul work
+- ``flops_per_query = 2 x model_params x (tokens_read_per_query + tokens_out_per_query)``: the dense matmul work
+  (tokens_read: what the forwards really held; tokens_in_per_query where a record lacks it)
   (attention score FLOPs and the embedding lookup are ignored; both are small at these context lengths).
 - ``bytes_per_query = weight_bytes x weight_passes_per_query``: weight traffic only (activations and KV cache are
   ignored). A forward pass over a batch reads the weights once, so
@@ -132,7 +133,10 @@ def add_work(evals: pl.DataFrame) -> pl.DataFrame:
     else:
         calls = pl.lit(1.0)
     tokens_out = pl.col("tokens_out_per_query").cast(pl.Float64).fill_null(0.0)
-    tokens = pl.col("tokens_in_per_query").cast(pl.Float64) + tokens_out
+    # the tokens the model really read (lm-eval shares one forward between one-token choices of a context);
+    # records without that count fall back to the requests' tokens
+    read = pl.col("tokens_read_per_query") if "tokens_read_per_query" in evals.columns else pl.lit(None)
+    tokens = pl.coalesce(read.cast(pl.Float64), pl.col("tokens_in_per_query").cast(pl.Float64)) + tokens_out
     backend = pl.col("quant_backend") if "quant_backend" in evals.columns else pl.lit(None, dtype=pl.String)
     return evals.with_columns(
         (2.0 * pl.col("model_params").cast(pl.Float64) * tokens).alias("flops_per_query"),

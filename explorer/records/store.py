@@ -52,6 +52,7 @@ EVAL_SCHEMA: dict[str, Any] = {
     "model_rss_bytes": pl.Int64,
     "samples_error": pl.String,
     "padded_tokens_per_query": pl.Float64,
+    "tokens_read_per_query": pl.Float64,
     "model_calls": pl.Int64,
     "quant_settings": pl.String,
     "versions": pl.String,

@@ -26,6 +26,7 @@ class TimedHFLM(HFLM):
         self.tokens_in = 0
         self.tokens_out = 0
         self.padded_tokens = 0
+        self.tokens_read = 0
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -39,6 +40,7 @@ class TimedHFLM(HFLM):
         self.device_s += time.perf_counter() - t0
         self.model_calls += 1
         self.padded_tokens += int(inps.numel())
+        self.tokens_read += _unpadded(inps)
         return out
 
     def _loglikelihood_tokens(self, requests: list, disable_tqdm: bool = False, override_bs: Any = None) -> list:
@@ -57,10 +59,21 @@ class TimedHFLM(HFLM):
         self.model_calls += 1
         pad = self.tokenizer.pad_token_id
         mask = kw.get("attention_mask")
-        self.tokens_in += int(mask.sum()) if mask is not None else int(context.numel())
+        prompt = int(mask.sum()) if mask is not None else int(context.numel())
+        self.tokens_in += prompt
+        self.tokens_read += prompt
         # generated tokens up to (not past) padding; lm-eval stops a batch when all sequences hit a stop string,
         # so earlier-finished sequences run on: this counts what the device computed, not the answer's length
         new = out[:, context.shape[1] :]
         self.tokens_out += int((new != pad).sum()) if pad is not None else int(new.numel())
         self.padded_tokens += int(out.numel())
         return out
+
+
+def _unpadded(inps: torch.Tensor) -> int:
+    """Tokens a log-likelihood batch really holds: lm-eval right-pads its rows with id 0, so a row's length is
+    its last non-zero position + 1. Less than the requests' tokens when lm-eval shares one forward between
+    choices of one context (one-token continuations): this is the work the model did."""
+    nonzero = inps != 0
+    positions = torch.arange(1, inps.shape[1] + 1, device=inps.device).expand_as(inps)
+    return int((positions * nonzero).amax(dim=1).sum())

@@ -192,6 +192,7 @@ def evaluate_cell(
         "tokens_in_per_query": per_q(lm.tokens_in),
         "tokens_out_per_query": per_q(lm.tokens_out),
         "padded_tokens_per_query": per_q(lm.padded_tokens),
+        "tokens_read_per_query": per_q(lm.tokens_read),
         "model_calls": lm.model_calls,
         "peak_mem_bytes": win.peak_mem_bytes,
         "peak_mem_kind": win.peak_mem_kind,
