@@ -72,7 +72,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"demo: benchmark data from {data_dir}")
     spec = parse_spec(demo_spec_text(), source="explorer/demo_spec.yaml", overrides=overrides)
     print(f"demo: models {spec.models} x quantizations {spec.quantizations} x tasks {spec.tasks}, limit {spec.limit}")
-    return _run(spec, Path(args.out), args)
+    out = Path(args.out)
+    code = _run(spec, out, args)
+    if code == 0:
+        _demo_frontier(out)
+    return code
+
+
+def _demo_frontier(out: Path) -> None:
+    """After the demo: the frontier of what was measured, priced as a 2-vCPU cloud instance (c7i.large)."""
+    from explorer.analysis.hardware import load_catalog
+
+    price = load_catalog().price("c7i.large", "aws")["usd_per_hour"]
+    print(f"\nfrontier of the measured cells, this machine priced like an aws c7i.large (${price}/h):")
+    frontier_args = argparse.Namespace(
+        dir=str(out),
+        hardware=None,
+        price_provider=None,
+        usd_per_hour=price,
+        queries_per_day=10_000,
+        task=None,
+        metric="acc",
+        target=0.9,
+        chance_normalised=False,
+        catalog=None,
+        chart=str(out / "frontier.png"),
+        measure_ceilings=False,
+    )
+    try:
+        cmd_frontier(frontier_args)
+    except ValueError as exc:  # e.g. every cell failed: the table above says why
+        print(f"no frontier: {exc}")
+    print(
+        f"results: {out / 'records'} | frontier chart: {out / 'frontier.png'} | "
+        f"on other hardware: explorer frontier {out} --hardware L4 | app: explorer app {out}"
+    )
 
 
 def cmd_table(args: argparse.Namespace) -> int:

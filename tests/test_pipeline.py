@@ -123,3 +123,12 @@ def test_one_configuration_measured_on_two_machines_projects_once(results) -> No
     big = table.filter(pl.col("model") == "big")
     assert big.height == 1 and big["value"].item() == 0.62  # the latest measurement wins
     assert frontier_report(table)["recommendation"]["n_configs"] == 3
+
+
+def test_demo_ends_with_the_frontier_and_a_chart(results, capsys) -> None:
+    from explorer.cli import _demo_frontier
+
+    _demo_frontier(results)
+    out = capsys.readouterr().out
+    assert "priced like an aws c7i.large" in out and "cheapest at >= 90% of best on all tasks (mean)" in out
+    assert (results / "frontier.png").stat().st_size > 10_000
