@@ -7,6 +7,7 @@ same (model, quantization) form a job: one fresh process loads and quantizes onc
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -16,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -305,12 +306,38 @@ def run_sweep(
     on_record: Callable[[dict[str, Any]], None] | None = None,
     stop: threading.Event | None = None,
 ) -> dict[str, int]:
-    """Plan and run a sweep into out_dir (see module docstring)."""
+    """Plan and run a sweep into out_dir (see module docstring). One sweep at a time per folder."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = plan_sweep(spec, out_dir, retry_failed=retry_failed)
-    _prefetch_models(plan, progress)
-    return run_plan(plan, spec, out_dir, progress=progress, on_record=on_record, stop=stop)
+    with _folder_lock(out_dir):
+        plan = plan_sweep(spec, out_dir, retry_failed=retry_failed)
+        _prefetch_models(plan, progress)
+        return run_plan(plan, spec, out_dir, progress=progress, on_record=on_record, stop=stop)
+
+
+@contextlib.contextmanager
+def _folder_lock(out_dir: Path) -> Iterator[None]:
+    """An exclusive lock on out_dir/.sweep.lock (released when the process dies): two sweeps writing one
+    folder would run the same cells twice."""
+    import fcntl
+
+    with open(out_dir / ".sweep.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise ValueError(
+                f"another sweep (pid {holder}) is writing to {out_dir}: wait for it or use another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _prefetch_models(plan: Plan, progress: bool) -> None:
