@@ -13,6 +13,7 @@ from pathlib import Path
 import altair as alt
 import polars as pl
 
+from explorer.analysis.columns import require_columns as _require
 from explorer.analysis.frontier import ACCURACY, COST, config_columns, pareto_frontier, relative_to_best
 
 PICK = "pick"
@@ -47,12 +48,6 @@ _TITLES = {
     "peak_mem_bytes": "peak memory (bytes)",
     "weight_bytes": "weights (bytes)",
 }
-
-
-def _require(frame: pl.DataFrame, columns: Sequence[str], where: str) -> None:
-    for col in columns:
-        if col not in frame.columns:
-            raise ValueError(f"{where}: missing column {col!r} (frame has: {', '.join(frame.columns) or 'none'})")
 
 
 def _positive(frame: pl.DataFrame, col: str) -> pl.DataFrame:

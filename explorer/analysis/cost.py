@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from explorer.analysis import roofline
+from explorer.analysis.columns import require_columns as _require
 from explorer.analysis.hardware import Catalog
 
 SECONDS_PER_HOUR = 3600.0
@@ -248,12 +249,6 @@ def project_device_s(
         pl.lit(str(target_row["name"])).alias("hardware"),
         *energy,
     )
-
-
-def _require(frame: pl.DataFrame, columns: tuple[str, ...], where: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{where}: missing column(s) {', '.join(missing)}")
 
 
 def _interpolate(points: list[tuple[float, float, float]], batch: float) -> tuple[float, float, str] | None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import polars as pl
 
+from explorer.analysis.columns import require_columns as _require
+
 COST = "usd_per_query"
 ACCURACY = "value"
 CONFIG_CANDIDATES = ("model", "quant", "hardware", "provider")
@@ -22,12 +24,6 @@ DEFAULT_TASK_METRICS: dict[str, str] = {"gsm8k": "exact_match,strict-match"}
 # relative slack on "accuracy >= threshold" so that 0.9 x 0.5 reaches an accuracy of exactly 0.45
 _REL_EPS = 1e-12
 _GROUP = "__group__"
-
-
-def _require(frame: pl.DataFrame, columns: Sequence[str], where: str) -> None:
-    for col in columns:
-        if col not in frame.columns:
-            raise ValueError(f"{where}: missing column {col!r} (frame has: {', '.join(frame.columns) or 'none'})")
 
 
 def _valid(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:

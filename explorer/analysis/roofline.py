@@ -29,6 +29,8 @@ from typing import Any
 
 import polars as pl
 
+from explorer.analysis.columns import require_columns as _require
+
 PRECISIONS = ("bf16", "fp16", "fp32", "int8")
 PEAK_COLUMN = {"bf16": "peak_bf16_flops", "fp16": "peak_fp16_flops", "fp32": "peak_fp32_flops", "int8": "peak_int8_ops"}
 # when the hardware lacks a precision (null peak): what it would run instead
@@ -81,12 +83,6 @@ def _precision_expr(quant: pl.Expr, backend: pl.Expr) -> pl.Expr:
 
 def _lit(value: Any) -> pl.Expr:
     return value if isinstance(value, pl.Expr) else pl.lit(value)
-
-
-def _require(frame: pl.DataFrame, columns: tuple[str, ...], where: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{where}: missing column(s) {', '.join(missing)}")
 
 
 def _is_expr(*values: Any) -> bool:
