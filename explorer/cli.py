@@ -1,4 +1,5 @@
-"""Command line: `explorer sweep SPEC.yaml --out DIR`, `explorer table DIR`, `explorer demo`."""
+"""Command line: `explorer sweep SPEC.yaml --out DIR`, `explorer table DIR`, `explorer frontier DIR`, `explorer demo`,
+`explorer profile`, `explorer ceilings`, `explorer app`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from explorer.config.spec import SpecError, load_spec, parse_spec
+from explorer.deployment.workload import add_workload_flags
 
 
 def _print_table(out_dir: Path, csv: bool = False, metrics: tuple[str, ...] | None = None) -> int:
@@ -80,32 +82,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _demo_frontier(out: Path) -> None:
-    """After the demo: the frontier of what was measured, priced as a 2-vCPU cloud instance (c7i.large)."""
-    from explorer.analysis.hardware import load_catalog
+    """After the demo: this machine's ceilings (for projections), then the answer on every catalog hardware and
+    on this machine priced like a 2-vCPU cloud instance (c7i.large), with the frontier chart."""
+    from explorer.hardware.catalog import load_catalog
+    from explorer.hardware.ceilings import read_ceilings
+    from explorer.runner.measure import device_name
 
+    here = device_name("cpu")
+    for dtype in ("bfloat16", "float32"):
+        if dtype.replace("bfloat16", "bf16").replace("float32", "fp32") not in read_ceilings(out).get(here, {}).get(
+            "matmul_flops", {}
+        ):
+            cmd_ceilings(argparse.Namespace(device="cpu", dtype=dtype, out=str(out)))
     price = load_catalog().price("c7i.large", "aws")["usd_per_hour"]
-    print(f"\nfrontier of the measured cells, this machine priced like an aws c7i.large (${price}/h):")
-    frontier_args = argparse.Namespace(
-        dir=str(out),
-        hardware=None,
-        price_provider=None,
-        usd_per_hour=price,
-        queries_per_day=10_000,
-        task=None,
-        metric="acc",
-        target=0.9,
-        chance_normalised=False,
-        catalog=None,
-        chart=str(out / "frontier.png"),
-        measure_ceilings=False,
+    print(f"\nthe answer on every catalog hardware, and on this machine priced like an aws c7i.large (${price}/h):")
+    args = build_parser().parse_args(
+        ["frontier", str(out), "--measured-usd-per-hour", str(price), "--chart", str(out / "frontier.png")]
     )
     try:
-        cmd_frontier(frontier_args)
+        cmd_frontier(args)
     except ValueError as exc:  # e.g. every cell failed: the table above says why
         print(f"no frontier: {exc}")
     print(
         f"results: {out / 'records'} | frontier chart: {out / 'frontier.png'} | "
-        f"on other hardware: explorer frontier {out} --hardware L4 | app: explorer app {out}"
+        f"one hardware: explorer frontier {out} --hardware L4 | app: explorer app {out}"
     )
 
 
@@ -172,68 +172,68 @@ def cmd_ceilings(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_frontier(args: argparse.Namespace) -> int:
+def _print_frame(frame, columns: list[str], rows: int = 40) -> None:
     import polars as pl
 
-    from explorer.analysis.charts import frontier_chart, save_chart
-    from explorer.analysis.frontier import format_recommendation
-    from explorer.analysis.hardware import load_catalog
-    from explorer.analysis.pipeline import cost_table, frontier_report, read_ceilings
-    from explorer.records.store import load_evals
+    keep = [c for c in columns if c in frame.columns]
+    with pl.Config(tbl_rows=rows, tbl_cols=-1, tbl_width_chars=250, tbl_hide_dataframe_shape=True, fmt_str_lengths=60,
+                   fmt_float="mixed", float_precision=4):  # fmt: skip
+        print(frame.select(keep))
+
+
+PER_HARDWARE = ["hardware", "model", "quant", "replicas", "monthly_usd", "monthly_usd_optimistic", "utilisation",
+                "idle_share", "value", "cost_provenance", "reason"]  # fmt: skip
+
+
+def cmd_frontier(args: argparse.Namespace) -> int:
+    import json
+
+    import polars as pl
+
+    from explorer.analysis.recommend import format_answer
+    from explorer.analysis.report import build_report, load_inputs
+    from explorer.charts.common import save_chart
+    from explorer.charts.frontier import frontier_chart
+    from explorer.deployment.workload import workload_from_args
+    from explorer.hardware.catalog import load_catalog
 
     out_dir = Path(args.dir)
-    evals = load_evals(out_dir)
-    if evals.is_empty():
+    workload = workload_from_args(args)
+    inputs = load_inputs(out_dir)
+    if inputs.evals.is_empty():
         print(f"no records in {out_dir}/records", file=sys.stderr)
         return 1
-    catalog = load_catalog(args.catalog)
-    ceilings = read_ceilings(out_dir)
     if args.measure_ceilings:
         from explorer.runner.measure import device_name
 
-        here = device_name("cpu")
-        print(f"measuring the ceilings of this machine ({here}) into {out_dir}/ceilings")
-        cmd_ceilings(argparse.Namespace(device="cpu", dtype="bfloat16", out=str(out_dir)))
-        ceilings = read_ceilings(out_dir)
-    table = cost_table(
-        evals,
-        catalog,
-        hardware=args.hardware,
-        provider=args.price_provider,
-        usd_per_hour=args.usd_per_hour,
-        ceilings=ceilings,
-        queries_per_day=args.queries_per_day,
-        metric=args.metric,
-    )
-    report = frontier_report(
-        table, task=args.task, target_fraction=args.target, chance_normalised=args.chance_normalised
-    )
-    cols = [
-        "task",
-        "model",
-        "quant",
-        "value",
-        "stderr",
-        "device_s_per_query",
-        "usd_per_1k_queries",
-        "monthly_usd",
-        "efficiency",
-        "cost_provenance",
-        "on_frontier",
-    ]
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, tbl_hide_dataframe_shape=True, fmt_float="mixed"):
-        print(
-            f"hardware: {args.hardware or 'as measured'}, "
-            f"{args.queries_per_day:,} queries/day; accuracy metric {args.metric}"
-        )
-        print(report["per_task"].select([c for c in cols if c in report["per_task"].columns]))
-        if report["aggregate"] is not None:
-            print("mean over tasks" + (" (chance-normalised)" if args.chance_normalised else "") + ":")
-            agg_cols = ["model", "quant", "value", "n_tasks", "usd_per_1k_queries", "monthly_usd", "on_frontier"]
-            print(report["aggregate"].select([c for c in agg_cols if c in report["aggregate"].columns]))
-    print(format_recommendation(report["recommendation"]))
+        print(f"measuring the ceilings of this machine ({device_name('cpu')}) into {out_dir}/ceilings")
+        for dtype in ("bfloat16", "float32"):
+            cmd_ceilings(argparse.Namespace(device="cpu", dtype=dtype, out=str(out_dir)))
+        inputs = load_inputs(out_dir)
+    report = build_report(
+        inputs, load_catalog(args.catalog), workload, metric=args.metric, target_fraction=args.target,
+        task=args.task, cost=args.cost_axis, chance_normalised=args.chance_normalised,
+    )  # fmt: skip
     if args.chart:
-        print(f"chart: {save_chart(frontier_chart(report['per_task']), args.chart)}")
+        path = save_chart(frontier_chart(report.scope_rows, cost=args.cost_axis), args.chart)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=1, default=str))
+        return 0
+    w = workload
+    mode = f"generation {w.output_tokens} tokens" if w.is_generation else "the measured tasks as scored"
+    print(
+        f"workload: {w.queries_per_day:,.0f} queries/day (peak {w.peak_qps:.3g}/s), {mode}, {w.billing} billing, "
+        f"utilisation ceiling {w.utilisation_ceiling:.0%}; accuracy metric {args.metric}"
+    )
+    print("cheapest deployment per hardware reaching the target:")
+    _print_frame(pl.DataFrame(report.answer["per_hardware"]), PER_HARDWARE)
+    if not report.excluded.is_empty():
+        print(f"excluded ({report.excluded.height} rows; --json lists them all):")
+        ex = report.excluded.filter(pl.col("task") == report.answer["task"])
+        _print_frame(ex, ["model", "quant", "hardware", "excluded_reason"], rows=15)
+    print(format_answer(report.answer, w.queries_per_day))
+    if args.chart:
+        print(f"chart: {path}")
     return 0
 
 
@@ -283,19 +283,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="results folder (ceilings/ inside)")
     p.set_defaults(func=cmd_ceilings)
 
-    p = sub.add_parser("frontier", help="cost per query on a hardware, the Pareto frontier, the recommendation")
+    p = sub.add_parser(
+        "frontier",
+        help="deployments on every hardware: fleet, monthly bill, frontier and the cheapest that meets the target",
+    )
     p.add_argument("dir", help="results folder")
-    p.add_argument("--hardware", help="catalog name (e.g. H100-SXM, L4, c7i.large); default: as measured")
-    p.add_argument("--price-provider", help="price of this provider (default: the cheapest in the catalog)")
-    p.add_argument("--usd-per-hour", type=float, help="price override (required without --hardware)")
-    p.add_argument("--queries-per-day", type=float, default=10_000)
-    p.add_argument("--task", help="only this task")
+    p.add_argument("--task", help="only this task (default: the mean over tasks)")
     p.add_argument("--metric", default="acc", help="accuracy metric (default acc; gsm8k uses exact_match)")
-    p.add_argument("--target", type=float, default=0.9, help="recommend the cheapest reaching this share of the best")
+    p.add_argument("--target", type=float, default=0.9, help="the cheapest reaching this share of the best accuracy")
+    p.add_argument("--cost-axis", default="monthly_usd", help="monthly_usd | effective_usd_per_query | usd_per_correct")
     p.add_argument("--chance-normalised", action="store_true")
     p.add_argument("--catalog", help="hardware catalog YAML (default data/hardware.yaml)")
     p.add_argument("--chart", help="also write the frontier chart (.png or .svg)")
+    p.add_argument("--json", action="store_true", help="print the answer and every row as JSON")
     p.add_argument("--measure-ceilings", action="store_true", help="measure this machine's ceilings first")
+    add_workload_flags(p)
     p.set_defaults(func=cmd_frontier)
 
     p = sub.add_parser("app", help="serve the read-only Voila app on a results folder (default data/demo_cpu)")

@@ -1,4 +1,4 @@
-"""The shipped hardware catalog and its validation (pure Python, no models)."""
+"""The shipped hardware catalog (datasheet units, SI units, strongest entry) and its validation (pure Python)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 import yaml
 
-from explorer.analysis.hardware import DEFAULT_PATH, CatalogError, load_catalog
+from explorer.hardware.catalog import DEFAULT_PATH, CatalogError, load_catalog
+from explorer.hints import did_you_mean
 
 REQUIRED = (
     "H100-SXM",
@@ -66,12 +68,52 @@ def test_datasheet_figures_and_si_units(catalog, name, bf16_tflops, bw_gb_s, mem
     assert row["peak_bf16_tflops"] == bf16_tflops
     assert row["mem_bw_gb_s"] == bw_gb_s and row["mem_gb"] == mem_gb and row["tdp_w"] == tdp_w
     assert row["mem_bw_bytes_per_s"] == pytest.approx(bw_gb_s * 1e9)
-    assert row["mem_bytes"] == pytest.approx(mem_gb * 1e9)
+    assert row["mem_bytes"] == pytest.approx(mem_gb * 1e9)  # GPU datasheets print decimal GB
     if bf16_tflops is None:
         assert row["peak_bf16_flops"] is None
     else:
         assert row["peak_bf16_flops"] == pytest.approx(bf16_tflops * 1e12)
     assert row["peak_int8_ops"] == pytest.approx(row["peak_int8_tops"] * 1e12)
+
+
+@pytest.mark.parametrize(
+    ("name", "mem_gb", "mem_bytes"),
+    [
+        ("c7i.large", 4, 4 * 2**30),  # 4 GiB = 4_294_967_296 bytes, not 4e9
+        ("c7i.xlarge", 8, 8 * 2**30),
+        ("c7g.xlarge", 8, 8 * 2**30),
+        ("n2-standard-4", 16, 16 * 2**30),
+        ("L4", 24, 24_000_000_000),  # a GPU's 24 GB stays decimal
+        ("H200", 141, 141_000_000_000),
+    ],
+)
+def test_mem_bytes_is_gib_for_cpu_instances_and_gb_for_gpus(catalog, name, mem_gb, mem_bytes) -> None:
+    row = catalog.get(name)
+    assert row["mem_gb"] == mem_gb
+    assert row["mem_bytes"] == mem_bytes
+    frame = catalog.hardware.filter(catalog.hardware["name"] == name)
+    assert frame.get_column("mem_bytes").to_list() == [mem_bytes]
+    # the other SI columns keep decimal units on every kind
+    assert row["mem_bw_bytes_per_s"] == pytest.approx(row["mem_bw_gb_s"] * 1e9)
+
+
+def test_strongest_of_the_shipped_catalog(catalog) -> None:
+    # H100-SXM and H200 tie on dense bf16 (989 TFLOPS); H200's 4800 GB/s beats 3350 GB/s
+    assert catalog.get("H100-SXM")["peak_bf16_tflops"] == catalog.get("H200")["peak_bf16_tflops"]
+    assert catalog.strongest() == "H200"
+    assert catalog.strongest("gpu") == "H200"
+    assert catalog.strongest("cpu") == "c7i.xlarge"  # AMX bf16 6.55 TFLOPS
+    with pytest.raises(CatalogError, match="no tpu entry") as err:
+        catalog.strongest("tpu")
+    assert "\n" not in str(err.value)
+
+
+def test_idle_w_column_in_the_shipped_catalog(catalog) -> None:
+    assert catalog.hardware.schema["idle_w"] == pl.Float64
+    assert all("idle_w" in catalog.get(name) for name in catalog.names)
+    # where given, idle power is a number below the board power
+    for row in catalog.hardware.filter(pl.col("idle_w").is_not_null()).iter_rows(named=True):
+        assert 0 <= row["idle_w"] <= row["tdp_w"], row["name"]
 
 
 def test_dense_not_sparse_peaks(catalog) -> None:
@@ -147,6 +189,67 @@ def test_minimal_valid_catalog(tmp_path: Path) -> None:
     assert cat.price("X2")["date"] == dt.date(2026, 1, 2)
 
 
+def test_idle_w_optional_nullable_and_allowed_in_approx(tmp_path: Path) -> None:
+    entries = [
+        _entry(),
+        _entry(name="X2", idle_w=None),
+        _entry(name="X3", idle_w=35, approx=["idle_w", "tdp_w"]),
+        _entry(name="X4", idle_w=12.5, approx=True),
+        _entry(name="X5", idle_w=0),
+    ]
+    cat = load_catalog(_write(tmp_path, entries))
+    assert [cat.get(n)["idle_w"] for n in cat.names] == [None, None, 35.0, 12.5, 0.0]
+    assert cat.hardware.get_column("idle_w").to_list() == [None, None, 35.0, 12.5, 0.0]
+    assert cat.get("X3")["approx"] == ["idle_w", "tdp_w"]
+    assert "idle_w" in cat.get("X4")["approx"] and "capex_usd" in cat.get("X4")["approx"]
+    assert cat.get("X1")["approx"] == []
+
+
+def _gpu(name: str, bf16: float | None, fp16: float | None, bw: float, kind: str = "gpu") -> dict[str, Any]:
+    return _entry(name=name, kind=kind, peak_bf16_tflops=bf16, peak_fp16_tflops=fp16, mem_bw_gb_s=bw)
+
+
+@pytest.mark.parametrize(
+    ("entries", "kind", "expected"),
+    [
+        # highest bf16 wins whatever the order
+        ([_gpu("A", 100, 100, 900), _gpu("B", 200, 200, 100)], "gpu", "B"),
+        ([_gpu("B", 200, 200, 100), _gpu("A", 100, 100, 900)], "gpu", "B"),
+        # no bf16: the fp16 peak counts (300 fp16 beats 250 bf16)
+        ([_gpu("BF", 250, 250, 900), _gpu("FP", None, 300, 100)], "gpu", "FP"),
+        # no bf16 and no fp16: counts as 0, loses to any peak
+        ([_gpu("NONE", None, None, 9000), _gpu("SLOW", 1, 1, 10)], "gpu", "SLOW"),
+        # a bf16 tie is broken by memory bandwidth, in either order
+        ([_gpu("LOW", 500, 500, 1000), _gpu("HIGH", 500, 500, 2000)], "gpu", "HIGH"),
+        ([_gpu("HIGH", 500, 500, 2000), _gpu("LOW", 500, 500, 1000)], "gpu", "HIGH"),
+        # only entries of the asked kind count
+        ([_gpu("G", 10, 10, 100), _gpu("C", 50, 50, 50, kind="cpu"), _gpu("C2", 5, 5, 500, kind="cpu")], "cpu", "C"),
+        ([_gpu("G", 10, 10, 100), _gpu("C", 50, 50, 50, kind="cpu")], "gpu", "G"),
+    ],
+)
+def test_strongest_of_a_hand_written_catalog(tmp_path: Path, entries, kind, expected) -> None:
+    assert load_catalog(_write(tmp_path, entries)).strongest(kind) == expected
+
+
+def test_strongest_without_an_entry_of_that_kind(tmp_path: Path) -> None:
+    path = _write(tmp_path, [_gpu("G", 10, 10, 100)])
+    with pytest.raises(CatalogError, match="no cpu entry") as err:
+        load_catalog(path).strongest("cpu")
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_did_you_mean_hint() -> None:
+    assert did_you_mean("H100-SMX", ["H100-SXM", "L4"]) == " (did you mean 'H100-SXM'?)"
+    assert did_you_mean("zzz", ["H100-SXM", "L4"]) == ""
+    assert did_you_mean("c7i.large", ["c7i.large", "c7i.xlarge"]) == " (did you mean 'c7i.large' or 'c7i.xlarge'?)"
+
+
+def test_cpu_entry_of_a_hand_written_catalog_counts_gib(tmp_path: Path) -> None:
+    cat = load_catalog(_write(tmp_path, [_entry(mem_gb=16), _entry(name="C", kind="cpu", mem_gb=16)]))
+    assert cat.get("X1")["mem_bytes"] == 16e9
+    assert cat.get("C")["mem_bytes"] == 16 * 2**30 == 17_179_869_184
+
+
 def _without(key: str) -> dict[str, Any]:
     entry = _entry()
     del entry[key]
@@ -179,6 +282,14 @@ def _price(**over: Any) -> dict[str, Any]:
         ([_entry(prices=[])], "'X1'", "prices", "non-empty"),
         ([_entry(approx=["tdp"])], "'X1'", "approx", "did you mean 'tdp_w'"),
         ([_entry(name=None)], "#1", "name", "not a non-empty string"),
+        ([_entry(idle_w=-5)], "'X1'", "idle_w", "-5 is negative"),
+        ([_entry(idle_w=-0.5)], "'X1'", "idle_w", "negative"),
+        ([_entry(idle_w="low")], "'X1'", "idle_w", "'low' is not a number"),
+        ([_entry(idle_w=True)], "'X1'", "idle_w", "not a number"),
+        ([_entry(idle_w=float("nan"))], "'X1'", "idle_w", "not a finite number"),
+        ([_entry(idle_w=float("inf"))], "'X1'", "idle_w", "not a finite number"),
+        ([_entry(idle_watts=20)], "'X1'", "idle_watts", "did you mean 'idle_w'"),
+        ([_entry(approx=["idle_watts"])], "'X1'", "approx", "did you mean 'idle_w'"),
     ],
 )
 def test_validation_error_is_one_line_naming_entry_field_and_file(tmp_path, entries, entry, field, problem) -> None:

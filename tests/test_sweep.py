@@ -81,6 +81,14 @@ def test_ok_cells_carry_measurements(sweep_dir) -> None:
     assert arith["provenance"] == "measured" and arith["chance"] == pytest.approx(0.25)
     gen = evals.filter(pl.col("task") == "tiny_gen").row(0, named=True)
     assert gen["metric"] == "exact_match" and gen["tokens_out_per_query"] > 0
+    # what projections need: the architecture as loaded, and every forward pass (each decode step of a batch)
+    for row in (arith, gen):  # tiny-random-llama: 2 layers, hidden 64, 4 heads, 2 KV heads, tied
+        assert (row["n_layers"], row["hidden_size"], row["n_kv_heads"], row["head_dim"]) == (2, 64, 2, 16)
+        assert row["tied_embeddings"] is True and row["vocab_size"] > 256
+    assert arith["forward_passes"] == arith["model_calls"]  # log-likelihood: one forward per batch
+    # generation: a prefill and up to max_gen_toks - 1 more steps per batch of 4 (6 documents: 2 batches)
+    assert gen["model_calls"] == 2 and gen["model_calls"] < gen["forward_passes"] <= 2 * 6
+    assert gen["forward_passes"] / 6 >= gen["tokens_out_per_query"] / 4  # steps of a batch >= its mean tokens
     samples = load_samples(out, cell_ids=[arith["cell_id"]])
     assert samples.height == 6 and samples["doc_id"].to_list() == list(range(6))
     assert all(0.25 <= c <= 1 for c in samples["confidence"]) and all(len(x) == 4 for x in samples["logliks"])

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from explorer.analysis.hardware import load_catalog
+from explorer.hardware.catalog import load_catalog
 from explorer.records.files import atomic_write_text, write_record, write_samples
 from explorer.records.store import load_evals
 
 pytest.importorskip("ipywidgets")
 pytest.importorskip("anywidget")
 
-from explorer.ui.explore import AS_MEASURED, ExploreApp  # noqa: E402
+from explorer.ui.explore import ExploreApp  # noqa: E402
 from explorer.ui.sweep_panel import SweepPanel  # noqa: E402
 
 DEVICE = "TestCPU (2 threads)"
@@ -46,8 +47,17 @@ def _record(cid: str, model: str, quant: str, task: str, acc: float, device_s: f
         "model_calls": 4,
         "device_s_per_query": device_s,
         "device_name": DEVICE,
+        "device_kind": "cpu",
         "chance": 0.25,
         "provenance": "measured",
+        "architecture": {
+            "n_layers": 4,
+            "hidden_size": 256,
+            "n_kv_heads": 2,
+            "head_dim": 64,
+            "vocab_size": 1000,
+            "tied_embeddings": True,
+        },  # fmt: skip
     }
 
 
@@ -70,7 +80,13 @@ def results(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def app(results: Path) -> ExploreApp:
-    return ExploreApp(results)
+    """This machine (and the baseline H200) at 1M queries/day: a fleet of 1 / 2 / 15 replicas for cheap / mid /
+    best (peak 23.1 queries/s x 0.01 / 0.05 / 0.5 s over the 0.8 ceiling); one H200 replica (4 layers x the
+    conservative 1.2 ms launch cost per layer) for each."""
+    app = ExploreApp(results)
+    app.deploy.hardware.value = (DEVICE,)
+    app.traffic.value = 1e6
+    return app
 
 
 def _chart_rows(app: ExploreApp) -> list[dict]:
@@ -82,71 +98,111 @@ def _chart_rows(app: ExploreApp) -> list[dict]:
     return spec_rows
 
 
-def test_loads_everything_and_recommends(app: ExploreApp) -> None:
-    assert app.status.value == ""
-    assert app.table.height == 6
-    assert set(app.tasks.options) == {"task_a", "task_b"}
-    assert app.recommendation["chosen"]["model"] == "mid"  # 0.75 >= 0.9 x 0.8; cheap (0.6) is not
-    assert "mid / int8" in app.rec_html.value and "/month" in app.rec_html.value
-    assert len(_chart_rows(app)) == 6
-    front = app.report["per_task"].filter(pl.col("on_frontier"))
-    assert front.height == 6  # every point is on its task's frontier (cheaper is less accurate)
+def _cli_json(app: ExploreApp, capsys) -> dict:
+    """What `explorer frontier DIR --json` prints for the app's current settings (its own flags)."""
+    from explorer.cli import main
+
+    capsys.readouterr()
+    flags = [*app.deploy.flags(), f"--target={app.target.value}"]
+    assert main(["frontier", app.results_dir, "--json", *flags]) == 0
+    return json.loads(capsys.readouterr().out)
 
 
-def test_price_scales_costs_linearly_without_resending_the_chart(app: ExploreApp) -> None:
-    before = app.table.sort("cell_id")
-    spec_before = app.jchart.spec
-    app.price.value = 3 * app.price.value
-    after = app.table.sort("cell_id")
-    ratio = after["usd_per_1k_queries"] / before["usd_per_1k_queries"]
-    assert ratio.to_list() == pytest.approx([3.0] * 6)
-    assert (after["monthly_usd"] / before["monthly_usd"]).to_list() == pytest.approx([3.0] * 6)
-    assert app.jchart.spec is spec_before  # not re-sent: a Vega param rescales the costs in the browser
-    assert app.jchart.params.price_factor == pytest.approx(3.0)
-    app.traffic.value = 20_000
-    assert (app.table.sort("cell_id")["monthly_usd"] / after["monthly_usd"]).to_list() == pytest.approx([2.0] * 6)
-    assert app.jchart.params.traffic_factor == pytest.approx(2.0)
+BEST_A = (pl.col("task") == "task_a") & (pl.col("model") == "best")
+
+
+def _key(row: dict) -> tuple:
+    return row["model"], row["quant"], row["hardware"], row["task"]
+
+
+def test_loads_everything_and_recommends(results: Path, app: ExploreApp) -> None:
+    fresh = ExploreApp(results)
+    assert fresh.status.value == ""
+    assert set(fresh.tasks.options) == {"task_a", "task_b"}
+    assert fresh.deploy.measured_device == DEVICE and DEVICE in fresh.deploy.hardware.value
+    # 3 configurations x 2 tasks (+ the mean) on every catalog entry and this machine
+    assert fresh.table.filter(pl.col("task") != "__mean__").height == 6 * (len(load_catalog().names) + 1)
+    # at 10k queries/day every fleet is one replica: the most accurate costs no more than the others
+    assert fresh.recommendation["chosen"]["model"] == "best"
+    placeholder = load_catalog().price("c7i.large", "aws")["usd_per_hour"]
+    assert app.price.value == pytest.approx(placeholder) and "placeholder" in app.deploy.price_note.value
+    bills = {r["model"]: r["monthly_usd"] for r in app.chart_rows() if r["hardware"] == DEVICE}
+    assert bills == pytest.approx(
+        {"cheap": placeholder * 720, "mid": 2 * placeholder * 720, "best": 15 * placeholder * 720}
+    )
     rec = app.recommendation
-    assert rec["monthly_usd"] == pytest.approx(rec["usd_per_query"] * 20_000 * 30)
+    assert rec["task"] == "__mean__" and rec["chosen"]["model"] == "mid"  # 0.75 >= 0.9 x 0.8; cheap (0.6) is not
+    assert "mid int8" in app.rec_html.value and "/month" in app.rec_html.value
+    assert {r["task"] for r in _chart_rows(app)} == {"task_a", "task_b"}
 
 
-def test_price_per_hour_gives_the_cost_by_hand(app: ExploreApp) -> None:
-    app.price.value = 3.6
-    best_a = app.table.filter((pl.col("model") == "best") & (pl.col("task") == "task_a")).row(0, named=True)
-    assert best_a["usd_per_1k_queries"] == pytest.approx(1000 * 0.50 * 3.6 / 3600)
-    assert best_a["cost_provenance"] == "measured"
+def test_price_and_traffic_sequences_match_the_cli_and_the_export(app: ExploreApp, capsys, tmp_path: Path) -> None:
+    """0.1 -> 0.5 -> 0.2 -> 0.1 -> 1 $/h with traffic changes between: every state equals a fresh CLI run."""
+    app.deploy.hardware.value = (DEVICE, "L4", "c7i.large")
+    for price, traffic in ((0.1, 10_000), (0.5, 10_000), (0.2, 3e6), (0.1, 3e6), (1.0, 50_000)):
+        app.price.value, app.traffic.value = price, traffic
+        doc = _cli_json(app, capsys)
+        cli = {_key(r): r for r in doc["rows"]}
+        shown = {_key(r): r for r in app.chart_rows()}
+        assert shown and set(shown) <= set(cli)
+        for key, row in shown.items():
+            assert row["monthly_usd"] == pytest.approx(cli[key]["monthly_usd"]), (price, traffic, key)
+        mine = app.table.filter(
+            (pl.col("hardware") == DEVICE) & (pl.col("task") == "task_a") & (pl.col("model") == "best")
+        )
+        replicas = math.ceil(traffic / 86_400 * 2.0 * 0.50 / 0.8)  # peak twice the mean, 0.5 s a query
+        assert mine["replicas"].item() == max(1, replicas)
+        assert mine["monthly_usd"].item() == pytest.approx(max(1, replicas) * price * 720)
+        assert app.recommendation["chosen"]["monthly_usd"] == pytest.approx(doc["answer"]["chosen"]["monthly_usd"])
+        exported = pl.read_csv(app.export("csv", tmp_path))
+        best = exported.filter(
+            (pl.col("hardware") == DEVICE) & (pl.col("task") == "task_a") & (pl.col("model") == "best")
+        )
+        assert best["monthly_usd"].item() == pytest.approx(mine["monthly_usd"].item())
 
 
-def test_hardware_change_projects_and_takes_the_catalog_price(app: ExploreApp) -> None:
+def test_catalog_price_controls(app: ExploreApp) -> None:
     catalog = load_catalog()
-    app.hardware.value = "L4"
-    assert app.status.value == ""
-    assert set(app.table["cost_provenance"]) == {"projected"}
-    assert set(app.table["hardware"]) == {"L4"}
-    assert app.price.value == pytest.approx(catalog.price("L4")["usd_per_hour"])
-    providers = [v for _, v in app.provider.options if v]
-    assert providers and not app.provider.disabled
-    app.provider.value = providers[-1]
-    assert app.price.value == pytest.approx(catalog.price("L4", providers[-1])["usd_per_hour"])
-    assert set(app.table["provider"]) == {providers[-1]}
-    app.hardware.value = AS_MEASURED
-    assert set(app.table["cost_provenance"]) == {"measured"} and app.provider.disabled
+    app.deploy.hardware.value = ("L4",)
+    assert set(app.table["hardware"]) == {"L4", "H200"}  # the baseline is always compared
+    l4 = app.table.filter(pl.col("hardware") == "L4")
+    assert set(l4["cost_provenance"]) == {"projected"}
+    assert l4["usd_per_hour"][0] == pytest.approx(catalog.price("L4")["usd_per_hour"])
+    app.deploy.provider.value = "gcp"
+    assert app.table.filter(pl.col("hardware") == "L4")["usd_per_hour"][0] == pytest.approx(0.70683)
+    app.deploy.price_scale.value = 0.5
+    l4 = app.table.filter((pl.col("hardware") == "L4") & (pl.col("task") == "task_a"))
+    assert l4["usd_per_hour"][0] == pytest.approx(0.70683 * 0.5)
+    assert l4["monthly_usd"].to_list() == pytest.approx([0.70683 * 0.5 * 720] * 3)
 
 
-def test_filters_reduce_rows(app: ExploreApp) -> None:
+def test_billing_latency_and_cost_axis(app: ExploreApp) -> None:
+    app.deploy.hardware.value = (DEVICE,)
+    app.deploy.billing.value = "per-second"
+    best = app.table.filter((pl.col("hardware") == DEVICE) & (pl.col("model") == "best") & (pl.col("task") == "task_a"))
+    assert best["monthly_usd"].item() == pytest.approx(30e6 * 0.5 * app.price.value / 3600)  # busy seconds only
+    app.deploy.latency.value = 0.1  # best takes 0.5 s a query: excluded, with the reason on the page
+    assert "latency 0.5 s &gt; target 0.1 s" in app.excluded_html.value  # HTML-escaped on the page
+    assert app.recommendation["chosen"]["model"] == "mid"  # best can no longer be served: 0.9 x 0.75 -> mid
+    app.deploy.cost_axis.value = "usd_per_correct"
+    assert app.jchart.spec is not None and "usd_per_correct" in json.dumps(app.jchart.spec)
+
+
+def test_filters_reduce_rows_and_an_empty_filter_clears_the_chart(app: ExploreApp) -> None:
     faceted = app.jchart.spec
     app.tasks.value = ("task_a",)
-    assert set(app.table["task"]) == {"task_a"} and app.table.height == 3
+    assert set(app.table["task"]) == {"task_a"}
     assert app.jchart.spec is not faceted and "facet" not in app.jchart.spec  # another shape: a new spec
     one_task = app.jchart.spec
     app.models.value = ("cheap", "best")
-    assert app.table.height == 2 and set(app.table["model"]) == {"cheap", "best"}
+    assert set(app.table["model"]) == {"cheap", "best"}
     assert app.jchart.spec is one_task  # same shape: only the rows went to the browser
-    assert sorted(r["model"] for r in _chart_rows(app)) == ["best", "cheap"]
-    assert sorted(r["model"] for r in app.chart_rows()) == ["best", "cheap"]
+    assert {r["model"] for r in _chart_rows(app)} == {"best", "cheap"} == {r["model"] for r in app.chart_rows()}
     assert app.recommendation["task"] == "task_a"
     app.quants.value = ()
-    assert app.table.is_empty() and "no configuration" in app.rec_html.value
+    assert "no configuration" in app.status.value and app.jchart.layout.display == "none" and app.report is None
+    app.quants.value = ("bf16",)
+    assert app.status.value == "" and app.jchart.layout.display is None
 
 
 def test_target_slider_changes_the_recommended_config(app: ExploreApp) -> None:
@@ -155,38 +211,39 @@ def test_target_slider_changes_the_recommended_config(app: ExploreApp) -> None:
         app.target.value = target
         picks[target] = app.recommendation["chosen"]["model"]
     assert picks == {0.7: "cheap", 0.9: "mid", 1.0: "best"}
-    assert "best / bf16" in app.rec_html.value and "100%" in app.rec_html.value
+    assert "best bf16" in app.rec_html.value and "100%" in app.rec_html.value
 
 
 def test_chance_normalised_toggle(app: ExploreApp) -> None:
     app.chance.value = True
-    cheap = app.table.filter(pl.col("model") == "cheap")["value"].to_list()
-    assert cheap == pytest.approx([(0.6 - 0.25) / 0.75] * 2)
-    assert "chance-normalised" in app.rec_html.value
+    cheap = app.table.filter((pl.col("model") == "cheap") & (pl.col("task") != "__mean__"))["value"].unique().to_list()
+    assert cheap == pytest.approx([(0.6 - 0.25) / 0.75])
     app.target.value = 0.8  # normalised: cheap 0.467, mid 0.667, best 0.733 -> 0.8 x 0.733 = 0.587
-    assert app.recommendation["chosen"]["model"] == "mid"
+    assert app.recommendation["chosen"]["model"] == "mid" and app.recommendation["chance_normalised"]
 
 
 def test_views(app: ExploreApp) -> None:
     app.view.value = "efficiency"
     assert app.status.value == "" and app.jchart.spec["mark"]["type"] == "bar"
+    app.view.value = "bills"
+    assert app.status.value == "" and "idle" in json.dumps(app.jchart.spec)
     app.view.value = "mean over tasks"
     rows = _chart_rows(app)
-    assert len(rows) == 3 and {r["task"] for r in rows} == {"__mean__"}
+    assert {r["task"] for r in rows} == {"__mean__"} and len({(r["model"], r["hardware"]) for r in rows}) == len(rows)
     app.view.value = "relative"
     assert app.status.value == "" and "relative_cost" in json.dumps(app.jchart.spec)
 
 
 def test_click_fills_the_detail_view_with_per_sample_rows(app: ExploreApp) -> None:
-    cid = "mid-int8-task_b"
-    # what the browser sends when a point is clicked (the "pick" selection on cell_id)
-    app.jchart._vl_selections = {"pick": {"value": {"vlPoint": {"or": [{"cell_id": cid}]}}, "store": []}}
-    assert app.selected["cell_id"].to_list() == [cid]
-    assert app.samples.height == 4 and set(app.samples["cell_id"]) == {cid}
-    assert "2/4 correct" in app.detail_html.value and cid in app.detail_html.value
-    app.view.value = "mean over tasks"  # a mean point stands for every task of the configuration
-    point = {"model": "best", "quant": "bf16", "hardware": DEVICE, "provider": None, "task": "__mean__"}
+    point = {"model": "mid", "quant": "int8", "hardware": DEVICE, "provider": None, "task": "task_b"}
+    # what the browser sends when a point is clicked (the "pick" selection on the configuration fields)
     app.jchart._vl_selections = {"pick": {"value": {"vlPoint": {"or": [point]}}, "store": []}}
+    assert app.selected["cell_id"].to_list() == ["mid-int8-task_b"]
+    assert app.samples.height == 4 and set(app.samples["cell_id"]) == {"mid-int8-task_b"}
+    assert "2/4 correct" in app.detail_html.value
+    app.view.value = "mean over tasks"  # a mean point stands for every task of the configuration
+    mean = {**point, "model": "best", "quant": "bf16", "task": "__mean__"}
+    app.jchart._vl_selections = {"pick": {"value": {"vlPoint": {"or": [mean]}}, "store": []}}
     assert app.selected.height == 2 and app.samples.height == 8
     app.jchart._vl_selections = {"pick": {"value": None, "store": []}}
     assert app.samples.is_empty() and "click a point" in app.detail_html.value
@@ -194,9 +251,9 @@ def test_click_fills_the_detail_view_with_per_sample_rows(app: ExploreApp) -> No
 
 def test_export_files(app: ExploreApp, tmp_path: Path) -> None:
     app.tasks.value = ("task_a",)
-    csv = app.export("csv", tmp_path / "out")
-    assert pl.read_csv(csv).height == 3
-    assert pl.read_parquet(app.export("parquet", tmp_path / "out")).height == 3
+    csv = pl.read_csv(app.export("csv", tmp_path / "out"))
+    assert csv.height == app.table.height and set(csv["task"]) == {"task_a"}
+    assert pl.read_parquet(app.export("parquet", tmp_path / "out")).height == app.table.height
     assert app.export("png", tmp_path / "out").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert app.export("svg", tmp_path / "out").read_text().lstrip().startswith("<svg")
 
@@ -208,9 +265,10 @@ def test_read_only_hides_free_text_paths_and_exports_as_downloads(results: Path)
     app.export_buttons["CSV"].click()
     assert "download explorer_table.csv" in app.export_html.value and "data:text/csv;base64," in app.export_html.value
     assert not (results / "exports").exists()
+    rows = app.table.height
     app.dir_text.value = "/"  # a crafted widget message: the hidden path field is not obeyed
     app.reload.click()
-    assert app.results_dir == str(results) and app.table.height == 6
+    assert app.results_dir == str(results) and app.table.height == rows
     app.read_only = False
     assert app.shows(app.dir_text) and app.shows(app.export_dir)
     app.export_buttons["CSV"].click()
@@ -219,17 +277,16 @@ def test_read_only_hides_free_text_paths_and_exports_as_downloads(results: Path)
     write_record(other, _record("x", "solo", "bf16", "task_a", 0.5, 0.02))
     app.dir_text.value = str(other)
     app.reload.click()
-    assert app.results_dir == str(other) and app.table["model"].to_list() == ["solo"]
+    assert app.results_dir == str(other) and set(app.table["model"]) == {"solo"}
 
 
-def test_two_machines_as_measured_says_pick_a_hardware(results: Path) -> None:
+def test_two_machines_outside_the_catalog_are_not_priced_as_one(results: Path) -> None:
     write_record(results, {**_record("other", "other", "int8", "task_a", 0.7, 0.01), "device_name": "OtherCPU"})
     ceil = {"device_name": "OtherCPU", "dtype": "bfloat16", "matmul_flops": 1e12, "copy_bytes_per_s": 4e10}
     atomic_write_text(results / "ceilings" / "OtherCPU_bfloat16.json", json.dumps(ceil))
     app = ExploreApp(results)
-    assert "pick a catalog" in app.status.value
-    app.hardware.value = "c7i.large"  # one catalog price for both machines: fine
-    assert app.status.value == "" and set(app.table["hardware"]) == {"c7i.large"}
+    assert app.deploy.measured_device is None and DEVICE not in app.deploy.hardware.options
+    assert app.status.value == "" and set(app.table["cost_provenance"]) == {"projected"}
 
 
 # ------------------------------------------------------------------------------------------ sweep panel

@@ -80,6 +80,20 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
         "tie_word_embeddings": False,
         "rope_theta": 500000.0,
     },
+    "gemma3-270m": {
+        "model_type": "gemma3_text",
+        "hidden_size": 640,
+        "intermediate_size": 2048,
+        "num_hidden_layers": 18,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 1,
+        "head_dim": 256,
+        "vocab_size": 262144,
+        "tie_word_embeddings": True,
+        "rope_theta": 1000000.0,
+        "sliding_window": 512,
+        "max_position_embeddings": 32768,
+    },
     "qwen2.5-0.5b": {
         "model_type": "qwen2",
         "hidden_size": 896,
@@ -105,6 +119,39 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
         "max_position_embeddings": 8192,
     },
 }
+
+
+def architecture_of(config: Any) -> dict[str, Any]:
+    """The architecture block records store (layers, KV heads, head size, vocabulary, tied embeddings), from a
+    transformers config (multimodal: its text config)."""
+    cfg = getattr(config, "text_config", None) or config
+    heads = getattr(cfg, "num_attention_heads", None)
+    hidden = getattr(cfg, "hidden_size", None)
+    head_dim = getattr(cfg, "head_dim", None) or (hidden // heads if hidden and heads else None)
+    return {
+        "n_layers": getattr(cfg, "num_hidden_layers", None),
+        "hidden_size": hidden,
+        "n_kv_heads": getattr(cfg, "num_key_value_heads", None) or heads,
+        "head_dim": head_dim,
+        "vocab_size": getattr(cfg, "vocab_size", None),
+        "tied_embeddings": bool(getattr(config, "tie_word_embeddings", getattr(cfg, "tie_word_embeddings", False))),
+    }
+
+
+def published_architecture(name: str | None) -> dict[str, Any] | None:
+    """The architecture block of a model name from the published configs (demo aliases and random:<arch>)."""
+    cfg = ARCHITECTURES.get((name or "").removeprefix("random:"))
+    if cfg is None:
+        return None
+    heads = cfg["num_attention_heads"]
+    return {
+        "n_layers": cfg["num_hidden_layers"],
+        "hidden_size": cfg["hidden_size"],
+        "n_kv_heads": cfg.get("num_key_value_heads", heads),
+        "head_dim": cfg.get("head_dim") or cfg["hidden_size"] // heads,
+        "vocab_size": cfg["vocab_size"],
+        "tied_embeddings": bool(cfg.get("tie_word_embeddings", False)),
+    }
 
 
 def check_arch(name: str) -> str:

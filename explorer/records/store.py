@@ -10,6 +10,17 @@ import polars as pl
 
 from explorer.records.files import read_records
 
+# the record's `architecture` block, flattened (records without one: nulls; the analysis fills them from the
+# published configs, explorer.hardware.work.add_architecture)
+ARCH_COLUMNS: dict[str, Any] = {
+    "n_layers": pl.Int64,
+    "hidden_size": pl.Int64,
+    "n_kv_heads": pl.Int64,
+    "head_dim": pl.Int64,
+    "vocab_size": pl.Int64,
+    "tied_embeddings": pl.Boolean,
+}
+
 EVAL_SCHEMA: dict[str, Any] = {
     "cell_id": pl.String,
     "run_id": pl.String,
@@ -56,6 +67,8 @@ EVAL_SCHEMA: dict[str, Any] = {
     "model_calls": pl.Int64,
     "quant_settings": pl.String,
     "versions": pl.String,
+    "forward_passes": pl.Int64,
+    **ARCH_COLUMNS,
 }
 
 SAMPLE_SCHEMA: dict[str, Any] = {
@@ -88,8 +101,14 @@ TABLE_COLUMNS = [
 ]
 
 
+def _architecture(record: dict[str, Any]) -> dict[str, Any]:
+    arch = record.get("architecture") if isinstance(record.get("architecture"), dict) else {}
+    return {k: arch.get(k) for k in ARCH_COLUMNS}
+
+
 def _rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     base = {k: record.get(k) for k in EVAL_SCHEMA if k not in ("metric", "value", "stderr")}
+    base.update(_architecture(record))
     for k in ("quant_settings", "versions"):
         base[k] = json.dumps(record.get(k), sort_keys=True) if record.get(k) is not None else None
     metrics = record.get("metrics") or []
@@ -161,6 +180,8 @@ PROFILE_SCHEMA: dict[str, Any] = {
     "energy_j_per_query": pl.Float64,
     "repeats": pl.Int64,
     "provenance": pl.String,
+    "compute_dtype": pl.String,
+    **ARCH_COLUMNS,
 }
 
 
@@ -173,7 +194,7 @@ def load_profiles(out_dir: str | Path) -> pl.DataFrame:
             rec = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        head = {k: rec.get(k) for k in PROFILE_SCHEMA}
+        head = {**{k: rec.get(k) for k in PROFILE_SCHEMA}, **_architecture(rec)}
         points = rec.get("rows") or [{"status": rec.get("status"), "error": rec.get("error")}]
         rows += [{**head, **{k: v for k, v in p.items() if k in PROFILE_SCHEMA}} for p in points]
     return pl.DataFrame(rows, schema=PROFILE_SCHEMA, strict=False)

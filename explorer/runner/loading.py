@@ -30,9 +30,10 @@ def preimport(level: str, device: str) -> None:
 
 def load_quantized(model: dict[str, Any], level: str, device: str, baseline_rss: int) -> tuple[Any, Any, dict]:
     """(model, tokenizer, info): info has quant_backend, quant_settings, compute_dtype, model_params,
-    weight_bytes, model_rss_bytes, load_s, quantize_s, device_name. Raises with a readable message."""
+    weight_bytes, model_rss_bytes, load_s, quantize_s, device_name, architecture. Raises with a readable message."""
     import torch
 
+    from explorer.models.architectures import architecture_of
     from explorer.models.sources import ModelSource, count_params, load_model
     from explorer.quant.registry import select_backend
     from explorer.runner.measure import device_name, rss_bytes, weight_bytes
@@ -58,4 +59,5 @@ def load_quantized(model: dict[str, Any], level: str, device: str, baseline_rss:
     info["quantize_s"] = time.perf_counter() - t0
     gc.collect()  # drop load-time temporaries before measuring
     info.update(weight_bytes=weight_bytes(net), model_rss_bytes=rss_bytes() - baseline_rss)
+    info["architecture"] = architecture_of(net.config)  # layers, KV heads, ...: what projections need
     return net, tokenizer, info

@@ -27,6 +27,7 @@ class TimedHFLM(HFLM):
         self.tokens_out = 0
         self.padded_tokens = 0
         self.tokens_read = 0
+        self.forward_passes = 0  # log-likelihood batches + (prefill + decode steps) of every generate call
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -39,6 +40,7 @@ class TimedHFLM(HFLM):
         self._sync()
         self.device_s += time.perf_counter() - t0
         self.model_calls += 1
+        self.forward_passes += 1
         self.padded_tokens += int(inps.numel())
         self.tokens_read += _unpadded(inps)
         return out
@@ -66,6 +68,8 @@ class TimedHFLM(HFLM):
         # so earlier-finished sequences run on: this counts what the device computed, not the answer's length
         new = out[:, context.shape[1] :]
         self.tokens_out += int((new != pad).sum()) if pad is not None else int(new.numel())
+        # the batch ran as many steps as its longest sequence: one prefill makes token 1, then a step each
+        self.forward_passes += max(int(new.shape[1]), 1)
         self.padded_tokens += int(out.numel())
         return out
 

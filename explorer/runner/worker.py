@@ -194,6 +194,7 @@ def evaluate_cell(
         "padded_tokens_per_query": per_q(lm.padded_tokens),
         "tokens_read_per_query": per_q(lm.tokens_read),
         "model_calls": lm.model_calls,
+        "forward_passes": lm.forward_passes,
         "peak_mem_bytes": win.peak_mem_bytes,
         "peak_mem_kind": win.peak_mem_kind,
         "energy_j": win.energy_j,

@@ -10,11 +10,6 @@ import altair as alt
 import polars as pl
 
 BIG = 2000  # above this many points the chart carries a shorter tooltip (smaller payload, faster redraw)
-_COST_CALC = {
-    "usd_per_query": "datum.usd_per_query * price_factor",
-    "usd_per_1k_queries": "datum.usd_per_1k_queries * price_factor",
-    "monthly_usd": "datum.monthly_usd * price_factor * traffic_factor",
-}
 
 
 def jupyter_chart(chart: alt.TopLevelMixin | None = None, **kwargs: Any) -> alt.JupyterChart:
@@ -57,13 +52,3 @@ def download_link(data: bytes, filename: str, mime: str) -> str:
     b64 = base64.b64encode(data).decode()
     name = html.escape(filename)
     return f"<a download='{name}' href='data:{mime};base64,{b64}' class='explorer-download'>download {name}</a>"
-
-
-def _money(usd: float) -> str:
-    return f"${usd:,.2f}" if usd >= 10 else f"${usd:.3g}"
-
-
-def with_cost_params(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
-    """Add params price_factor / traffic_factor that rescale the cost fields in the browser."""
-    params = [alt.param(name="price_factor", value=1.0), alt.param(name="traffic_factor", value=1.0)]
-    return chart.add_params(*params).transform_calculate(**_COST_CALC)

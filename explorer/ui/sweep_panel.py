@@ -16,15 +16,19 @@ from typing import Any
 import ipywidgets as w
 import polars as pl
 
-from explorer.analysis import charts
-from explorer.analysis.hardware import load_catalog
-from explorer.analysis.pipeline import cost_table, frontier_report
+from explorer.analysis.recommend import with_frontier
+from explorer.charts.frontier import TOOLTIP_FIELDS, frontier_chart
+from explorer.deployment.options import measured_option
+from explorer.deployment.table import bill, serve
+from explorer.deployment.workload import Workload
+from explorer.hardware.catalog import load_catalog
 from explorer.models.demo import DEMO_MODELS, TINY_ALIAS
 from explorer.quant.registry import LEVELS
 from explorer.tasks.offline import OFFLINE_TASKS
 from explorer.tasks.synthetic import SYNTHETIC_TASKS
 from explorer.ui.common import html_table, jupyter_chart, set_chart
-from explorer.ui.explore import DEFAULT_USD_PER_HOUR, REPO_ROOT
+from explorer.ui.controls import PLACEHOLDER
+from explorer.ui.explore import REPO_ROOT
 
 LIVE_COLUMNS = ("model", "quant", "task", "status", "acc", "device_s_per_query", "n_docs", "error")
 
@@ -42,9 +46,11 @@ class SweepPanel(w.VBox):
     """Widgets for a sweep. From Python: set the controls' `.value`, call `run()` (or click Run), `stop()`;
     read `records` (dicts, as they landed), `counts` (run_sweep's result), `spec()`; `wait(timeout)` joins."""
 
-    def __init__(self, out_dir: str | Path | None = None, usd_per_hour: float = DEFAULT_USD_PER_HOUR):
+    def __init__(self, out_dir: str | Path | None = None, usd_per_hour: float | None = None):
         super().__init__(layout=w.Layout(width="100%"))
-        self.usd_per_hour = usd_per_hour
+        self.usd_per_hour = (
+            usd_per_hour if usd_per_hour is not None else load_catalog().price(*PLACEHOLDER)["usd_per_hour"]
+        )
         self.records: list[dict[str, Any]] = []
         self.counts: dict[str, int] | None = None
         self.error: str | None = None
@@ -199,26 +205,27 @@ class SweepPanel(w.VBox):
         return pl.DataFrame(rows, schema=schema, strict=False)
 
     def _draw_frontier(self) -> None:
-        """The frontier of the cells of this sweep so far, priced at `usd_per_hour` on the measuring machine."""
+        """The frontier of the cells of this sweep so far on the measuring machine, one replica at
+        `usd_per_hour` serving the default traffic (the explore app compares hardware and traffic)."""
         from explorer.records.store import evals_frame
 
         ok = [r for r in self.records if r.get("status") == "ok"]
         if not ok:
             return
         try:
-            table = cost_table(evals_frame(ok), load_catalog(), usd_per_hour=self.usd_per_hour)
-            if table.is_empty():
+            evals, catalog, workload = evals_frame(ok), load_catalog(), Workload()
+            device, kind = evals["device_name"][0], evals["device_kind"][0] or "cpu"
+            options = [measured_option(device, kind, self.usd_per_hour)]
+            table = bill(serve(evals, catalog, workload, options=options), catalog, workload, options=options)
+            front = with_frontier(table, "effective_usd_per_query").filter(pl.col("task") != "__mean__")
+            if front.is_empty():
                 return
-            per_task = frontier_report(table)["per_task"]
-            title = f"Accuracy vs cost so far (at ${self.usd_per_hour:g}/h)"
-            set_chart(self.jchart, charts.frontier_chart(per_task.select(_slim(per_task)), title=title))
+            title = f"Accuracy vs cost so far (this machine at ${self.usd_per_hour:g}/h)"
+            wanted = dict.fromkeys(("cell_id", "on_frontier", "effective_usd_per_query", *TOOLTIP_FIELDS))
+            keep = [c for c in wanted if c in front.columns]
+            set_chart(self.jchart, frontier_chart(front.select(keep), cost="effective_usd_per_query", title=title))
         except ValueError as exc:  # e.g. no metric named acc yet
             self._say(f"frontier not drawn: {html.escape(str(exc))}")
 
     def _say(self, text: str) -> None:
         self.status.value = f"<p>{text}</p>"
-
-
-def _slim(frame: pl.DataFrame) -> list[str]:
-    keep = ["cell_id", "on_frontier", "usd_per_query", "peak_mem_bytes", "weight_bytes", *charts.TOOLTIP_FIELDS]
-    return [c for c in dict.fromkeys(keep) if c in frame.columns]

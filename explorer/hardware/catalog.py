@@ -1,13 +1,14 @@
 """The hardware catalog (data/hardware.yaml): datasheet ceilings and rental prices, validated on load.
 
 Every number in the catalog has provenance `reported` (datasheets, price pages). `load_catalog()` checks each entry
-and raises `CatalogError` with one line naming the file, the entry and the field at fault.
+and raises `CatalogError` with one line naming the file, the entry and the field at fault. `mem_gb` is the
+datasheet's decimal GB for GPUs and the instance's GiB for CPU instances (as the cloud pages print them); the SI
+column `mem_bytes` converts each with its own unit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,10 @@ from typing import Any
 import polars as pl
 import yaml
 
+from explorer.hints import did_you_mean
+
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "hardware.yaml"
+GIB = 2**30
 KINDS = ("gpu", "cpu")
 REPORTED = "reported"
 
@@ -34,7 +38,7 @@ NUMERIC_FIELDS: dict[str, bool] = {
 }
 TEXT_FIELDS = ("name", "kind", "vendor", "spec_source")
 REQUIRED_FIELDS = (*TEXT_FIELDS, *NUMERIC_FIELDS, "prices")
-OPTIONAL_FIELDS = ("capex_usd", "approx", "note", "device_names")
+OPTIONAL_FIELDS = ("capex_usd", "idle_w", "approx", "note", "device_names")
 PRICE_REQUIRED = ("provider", "usd_per_hour", "date", "source")
 PRICE_OPTIONAL = ("note", "approx")
 # datasheet unit -> SI column
@@ -53,6 +57,7 @@ HARDWARE_SCHEMA: dict[str, Any] = {
     "vendor": pl.String,
     **{k: pl.Float64 for k in NUMERIC_FIELDS},
     "capex_usd": pl.Float64,
+    "idle_w": pl.Float64,
     "spec_source": pl.String,
     "note": pl.String,
     "approx": pl.List(pl.String),
@@ -81,11 +86,6 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: load
 
 class CatalogError(ValueError):
     """A catalog that does not validate, or a look-up that fails (message: one readable line)."""
-
-
-def _did_you_mean(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=2, cutoff=0.5)
-    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
 class _Checker:
@@ -133,20 +133,20 @@ class _Checker:
         known = (*required, *optional)
         for key in raw:
             if key not in known:
-                raise self.fail(entry, f"{pre}{key}", f"unknown field{_did_you_mean(key, known)}")
+                raise self.fail(entry, f"{pre}{key}", f"unknown field{did_you_mean(key, known)}")
 
 
 def _approx_fields(check: _Checker, entry: str, value: Any) -> list[str]:
     if value is None or value is False:
         return []
     if value is True:
-        return list(NUMERIC_FIELDS) + ["capex_usd"]
-    allowed = (*NUMERIC_FIELDS, "capex_usd")
+        return list(NUMERIC_FIELDS) + ["capex_usd", "idle_w"]
+    allowed = (*NUMERIC_FIELDS, "capex_usd", "idle_w")
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise check.fail(entry, "approx", f"{value!r} is neither true/false nor a list of field names")
     for name in value:
         if name not in allowed:
-            raise check.fail(entry, "approx", f"{name!r} is not a numeric field{_did_you_mean(name, allowed)}")
+            raise check.fail(entry, "approx", f"{name!r} is not a numeric field{did_you_mean(name, allowed)}")
     return list(value)
 
 
@@ -160,11 +160,14 @@ def _parse_entry(check: _Checker, index: int, raw: Any) -> tuple[dict[str, Any],
     row: dict[str, Any] = {k: check.text(label, k, raw[k]) for k in TEXT_FIELDS}
     if row["kind"] not in KINDS:
         raise check.fail(
-            label, "kind", f"unknown kind {row['kind']!r}{_did_you_mean(row['kind'], KINDS)}; known: gpu, cpu"
+            label, "kind", f"unknown kind {row['kind']!r}{did_you_mean(row['kind'], KINDS)}; known: gpu, cpu"
         )
     for fld, nullable in NUMERIC_FIELDS.items():
         row[fld] = check.number(label, fld, raw[fld], nullable)
     row["capex_usd"] = check.number(label, "capex_usd", raw.get("capex_usd"), True)
+    row["idle_w"] = check.number(label, "idle_w", raw.get("idle_w"), True)
+    if row["idle_w"] is not None and row["tdp_w"] is not None and row["idle_w"] > row["tdp_w"]:
+        raise check.fail(label, "idle_w", f"{row['idle_w']:g} W is above tdp_w ({row['tdp_w']:g} W)")
     row["note"] = check.text(label, "note", raw["note"]) if raw.get("note") is not None else None
     row["approx"] = _approx_fields(check, label, raw.get("approx"))
     names = raw.get("device_names") or []
@@ -172,6 +175,8 @@ def _parse_entry(check: _Checker, index: int, raw: Any) -> tuple[dict[str, Any],
         raise check.fail(label, "device_names", f"{names!r} is not a list of non-empty strings")
     row["device_names"] = [n.strip() for n in names]
     for fld, (si, scale) in SI_COLUMNS.items():
+        if fld == "mem_gb" and row["kind"] == "cpu":
+            scale = GIB  # cloud instance pages list GiB
         row[si] = None if row[fld] is None else row[fld] * scale
     row["provenance"] = REPORTED
 
@@ -239,7 +244,7 @@ class Catalog:
         if len(folded) == 1:
             return folded[0]
         raise CatalogError(
-            f"unknown hardware {name!r}{_did_you_mean(name, self.names)}; "
+            f"unknown hardware {name!r}{did_you_mean(name, self.names)}; "
             f"known: {', '.join(self.names)} (catalog {self.path})"
         )
 
@@ -258,9 +263,17 @@ class Catalog:
                 return dict(p)
         providers = [p["provider"] for p in rows]
         raise CatalogError(
-            f"no price for {hw!r} at provider {provider!r}{_did_you_mean(provider, providers)}; "
+            f"no price for {hw!r} at provider {provider!r}{did_you_mean(provider, providers)}; "
             f"{hw} is listed at: {', '.join(providers)}"
         )
+
+    def strongest(self, kind: str = "gpu") -> str:
+        """The most powerful entry of a kind: highest dense bf16 (else fp16) peak, then memory bandwidth."""
+        rows = [r for r in self.rows if r["kind"] == kind]
+        if not rows:
+            raise CatalogError(f"{self.path}: no {kind} entry")
+        best = max(rows, key=lambda r: (r["peak_bf16_tflops"] or r["peak_fp16_tflops"] or 0.0, r["mem_bw_gb_s"]))
+        return best["name"]
 
     def match_device(self, device_name: str | None) -> str | None:
         """Catalog name of the hardware a measured `device_name` denotes (via name or device_names), else None."""
@@ -294,7 +307,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         raise CatalogError(f"{src}: expected a mapping with a 'hardware:' list of entries")
     extra = [k for k in doc if k != "hardware"]
     if extra:
-        raise CatalogError(f"{src}: unknown top-level key {extra[0]!r}{_did_you_mean(str(extra[0]), ['hardware'])}")
+        raise CatalogError(f"{src}: unknown top-level key {extra[0]!r}{did_you_mean(str(extra[0]), ['hardware'])}")
     rows: list[dict[str, Any]] = []
     prices: list[dict[str, Any]] = []
     first_index: dict[str, int] = {}

@@ -1,0 +1,190 @@
+"""The answer: for a workload and an accuracy target, the cheapest deployment, and what it saves (pure Polars).
+
+Over the servable rows of a deployment table (`explorer.deployment.table`) in one scope (one task, or the mean
+over tasks):
+
+- the target is `target_fraction` x the best accuracy any servable configuration reaches;
+- the answer is the cheapest row (on the chosen cost axis; ties: the more accurate, then the smaller bill) at or
+  above the target, over every hardware option: (model, quant, hardware, replicas) with its bill, utilisation
+  and idle share;
+- per hardware, the same choice restricted to that hardware (or why none qualifies);
+- the baseline is the "default to the biggest" deployment: the most accurate servable configuration on the
+  baseline hardware (`Workload.baseline_hardware`, default the catalog's most powerful GPU), with the saving
+  ``baseline monthly_usd - answer monthly_usd`` (and the ratio).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from explorer.analysis.frontier import MEAN_TASK, pareto_frontier
+from explorer.hints import did_you_mean
+
+COST_AXES: dict[str, str] = {
+    "monthly_usd": "USD per month",
+    "effective_usd_per_query": "USD per query (bill / queries)",
+    "usd_per_correct": "USD per correct answer",
+}
+ROW_FIELDS = (
+    "model",
+    "quant",
+    "hardware",
+    "provider",
+    "task",
+    "value",
+    "stderr",
+    "replicas",
+    "batch_size_served",
+    "usd_per_hour",
+    "monthly_usd",
+    "monthly_usd_optimistic",
+    "effective_usd_per_query",
+    "effective_usd_per_query_optimistic",
+    "marginal_usd_per_query",
+    "usd_per_correct",
+    "utilisation",
+    "idle_share",
+    "idle_usd_per_month",
+    "service_s_per_query",
+    "service_s_per_query_optimistic",
+    "latency_s",
+    "cost_provenance",
+    "service_source",
+    "price_source",
+)
+_REL_EPS = 1e-12
+
+
+def check_cost_axis(cost: str) -> str:
+    if cost not in COST_AXES:
+        raise ValueError(
+            f"unknown cost axis {cost!r}{did_you_mean(cost, list(COST_AXES))}; known: {', '.join(COST_AXES)}"
+        )
+    return cost
+
+
+def scope_of(table: pl.DataFrame, task: str | None) -> str:
+    """The task the answer is about: `task`, the only task, or the mean over tasks."""
+    tasks = sorted(t for t in table.get_column("task").unique().to_list() if t != MEAN_TASK)
+    if task is not None:
+        if task not in tasks and task != MEAN_TASK:
+            raise ValueError(f"no task {task!r} in the results{did_you_mean(task, tasks)}; tasks: {', '.join(tasks)}")
+        return task
+    return tasks[0] if len(tasks) == 1 else MEAN_TASK
+
+
+def _finite(frame: pl.DataFrame, cols: Sequence[str]) -> pl.DataFrame:
+    cond = pl.lit(True)
+    for c in cols:
+        cond = cond & pl.col(c).cast(pl.Float64).is_finite().fill_null(False)
+    return frame.filter(cond)
+
+
+def _row(frame: pl.DataFrame) -> dict[str, Any] | None:
+    if frame.is_empty():
+        return None
+    row = frame.row(0, named=True)
+    return {k: row.get(k) for k in ROW_FIELDS if k in row}
+
+
+def cheapest_at_or_above(frame: pl.DataFrame, threshold: float, cost: str) -> pl.DataFrame:
+    """Rows reaching `threshold` accuracy, cheapest first (ties: more accurate, then the smaller bill)."""
+    ok = frame.filter(pl.col("value") >= threshold - _REL_EPS * abs(threshold))
+    return ok.sort([cost, "value", "monthly_usd"], descending=[False, True, False])
+
+
+def answer(
+    table: pl.DataFrame,
+    baseline_hardware: str,
+    target_fraction: float = 0.9,
+    task: str | None = None,
+    cost: str = "monthly_usd",
+) -> dict[str, Any]:
+    """The answer for one scope (see the module text) as a plain dict (JSON-ready)."""
+    if not 0 < target_fraction <= 1 or math.isnan(target_fraction):
+        raise ValueError(f"target fraction must be in (0, 1], got {target_fraction}")
+    check_cost_axis(cost)
+    scope = scope_of(table, task)
+    rows = table.filter(pl.col("task") == scope)
+    served = _finite(rows.filter(pl.col("excluded_reason").is_null()), (cost, "value", "monthly_usd"))
+    out: dict[str, Any] = {"task": scope, "target_fraction": target_fraction, "cost_axis": cost}
+    out["n_configurations"] = rows.select("model", "quant").unique().height
+    out["n_excluded"] = rows.height - served.height
+    if served.is_empty():
+        out.update(best_accuracy=None, threshold=None, chosen=None, baseline=None, per_hardware=[])
+        out["reason"] = "no configuration can be served on any hardware (see the excluded table)"
+        return out
+    best = float(served["value"].max())
+    threshold = target_fraction * best if best > 0 else best
+    chosen = _row(cheapest_at_or_above(served, threshold, cost))
+    on_base = served.filter(pl.col("hardware") == baseline_hardware)
+    baseline = _row(on_base.sort(["value", "monthly_usd"], descending=[True, False]))
+    per_hw = []
+    for hw in rows.get_column("hardware").unique(maintain_order=True).to_list():
+        pick = _row(cheapest_at_or_above(served.filter(pl.col("hardware") == hw), threshold, cost))
+        per_hw.append(pick or {"hardware": hw, "reason": _why_none(rows, served, hw, threshold)})
+    out.update(best_accuracy=best, threshold=threshold, chosen=chosen, baseline=baseline, per_hardware=per_hw)
+    out.update(_saving(chosen, baseline, baseline_hardware))
+    return out
+
+
+def _why_none(rows: pl.DataFrame, served: pl.DataFrame, hw: str, threshold: float) -> str:
+    mine = rows.filter(pl.col("hardware") == hw)
+    if served.filter(pl.col("hardware") == hw).is_empty():
+        reasons = mine.get_column("excluded_reason").drop_nulls().unique().to_list()
+        return "nothing can be served: " + ("; ".join(reasons[:2]) or "no rows")
+    return f"no configuration reaches the target accuracy {threshold:.3f}"
+
+
+def _saving(chosen: Mapping[str, Any] | None, baseline: Mapping[str, Any] | None, hw: str) -> dict[str, Any]:
+    if chosen is None or baseline is None:
+        return {"baseline_hardware": hw, "saving_usd_per_month": None, "saving_x": None}
+    saving = baseline["monthly_usd"] - chosen["monthly_usd"]
+    ratio = baseline["monthly_usd"] / chosen["monthly_usd"] if chosen["monthly_usd"] else None
+    return {"baseline_hardware": hw, "saving_usd_per_month": saving, "saving_x": ratio}
+
+
+def with_frontier(table: pl.DataFrame, cost: str = "monthly_usd") -> pl.DataFrame:
+    """Servable rows with `on_frontier` per task over every hardware (cost lower, accuracy higher)."""
+    served = _finite(table.filter(pl.col("excluded_reason").is_null()), (cost, "value"))
+    return pareto_frontier(served, cost=cost, accuracy="value", by=("task",))
+
+
+def _usd(v: float | None) -> str:
+    if v is None:
+        return "n/a"
+    return f"${v:,.0f}" if abs(v) >= 100 else f"${v:,.2f}" if abs(v) >= 0.01 else f"${v:.3g}"
+
+
+def describe(row: Mapping[str, Any]) -> str:
+    """'gemma3-270m int8 on 1x c7i.large: $64/month (projected $40-64), 2.4% busy' for one answer row."""
+    rng = ""
+    lo = row.get("monthly_usd_optimistic")
+    if row.get("cost_provenance") == "projected" and lo is not None and not math.isclose(lo, row["monthly_usd"]):
+        rng = f", optimistic {_usd(lo)}"
+    return (
+        f"{row['model']} {row['quant']} on {row['replicas']}x {row['hardware']}: {_usd(row['monthly_usd'])}/month "
+        f"({row['cost_provenance']}{rng}), {row['utilisation']:.1%} busy, {row['idle_share']:.1%} idle "
+        f"({_usd(row['idle_usd_per_month'])}/month), accuracy {row['value']:.3f}, "
+        f"{_usd(row['effective_usd_per_query'])}/query"
+    )
+
+
+def format_answer(ans: Mapping[str, Any], queries_per_day: float) -> str:
+    """The answer as terminal lines."""
+    scope = "all tasks (mean)" if ans["task"] == MEAN_TASK else ans["task"]
+    if ans.get("chosen") is None:
+        return f"no answer for {scope}: {ans.get('reason', 'nothing reaches the target')}"
+    lines = [
+        f"For {queries_per_day:,.0f} queries/day at >= {ans['target_fraction']:.0%} of the best accuracy "
+        f"({ans['best_accuracy']:.3f}) on {scope}, cheapest by {COST_AXES[ans['cost_axis']]}:",
+        "  " + describe(ans["chosen"]),
+    ]
+    if ans.get("baseline") is not None:
+        lines.append(f"baseline (most accurate on {ans['baseline_hardware']}): " + describe(ans["baseline"]))
+        lines.append(f"saving: {_usd(ans['saving_usd_per_month'])}/month ({ans['saving_x']:.3g}x cheaper)")
+    return "\n".join(lines)

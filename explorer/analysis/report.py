@@ -1,0 +1,104 @@
+"""One report for the CLI, the app and the exports: the deployment table, its frontier, what is excluded and
+the answer, from a results folder's records, profiles and ceilings (read once by `load_inputs`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from explorer.analysis.recommend import ROW_FIELDS, answer, check_cost_axis, scope_of, with_frontier
+from explorer.deployment.options import baseline_name
+from explorer.deployment.table import bill, serve, split
+from explorer.deployment.workload import Workload
+from explorer.hardware.catalog import Catalog
+
+# the answer's row fields, plus what a script filtering the table needs
+JSON_FIELDS = ("accuracy", *ROW_FIELDS, "replicas_optimistic", "on_frontier", "excluded_reason")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a results folder holds for the analysis."""
+
+    evals: pl.DataFrame
+    profiles: pl.DataFrame
+    ceilings: Mapping[str, Mapping[str, Any]]
+
+
+def load_inputs(out_dir: str | Path) -> Inputs:
+    from explorer.hardware.ceilings import read_ceilings
+    from explorer.records.store import load_evals, load_profiles
+
+    return Inputs(load_evals(out_dir), load_profiles(out_dir), read_ceilings(out_dir))
+
+
+@dataclass(frozen=True)
+class Report:
+    workload: Workload
+    table: pl.DataFrame  # every row with its fleet; excluded rows carry excluded_reason
+    frontier: pl.DataFrame  # servable rows with on_frontier per task (the mean over tasks is task "__mean__")
+    excluded: pl.DataFrame
+    answer: dict[str, Any]
+
+    @property
+    def scope_rows(self) -> pl.DataFrame:
+        """The servable rows of the answer's scope (one task, or the mean over tasks)."""
+        return self.frontier.filter(pl.col("task") == self.answer["task"])
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything a script needs, JSON-ready (NaN -> null)."""
+        return _clean(
+            {
+                "workload": self.workload.as_dict(),
+                "answer": self.answer,
+                "rows": _records(self.frontier),
+                "excluded": _records(self.excluded),
+            }
+        )
+
+
+def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    data = frame.with_columns(pl.col("value").alias("accuracy"))
+    return data.select([c for c in JSON_FIELDS if c in data.columns]).to_dicts()
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def build_report(
+    inputs: Inputs,
+    catalog: Catalog,
+    workload: Workload,
+    *,
+    metric: str = "acc",
+    target_fraction: float = 0.9,
+    task: str | None = None,
+    cost: str = "monthly_usd",
+    chance_normalised: bool = False,
+    service: pl.DataFrame | None = None,
+) -> Report:
+    """The deployment table of `inputs` for `workload`, its frontier on the `cost` axis and the answer.
+    `service`: the `serve` rows of the same inputs and `workload.service_key()`, when the caller cached them."""
+    check_cost_axis(cost)
+    if service is None:
+        service = serve(
+            inputs.evals, catalog, workload, ceilings=inputs.ceilings, profiles=inputs.profiles, metric=metric
+        )
+    table = bill(service, catalog, workload, chance_normalised)
+    scope_of(table, task)  # an unknown task fails here, with the tasks there are
+    _, excluded = split(table)
+    ans = answer(table, baseline_name(catalog, workload), target_fraction, task=task, cost=cost)
+    ans["chance_normalised"] = chance_normalised
+    return Report(workload, table, with_frontier(table, cost), excluded, ans)

@@ -1,0 +1,1 @@
+"""Charts: pure functions frame -> alt.Chart (nothing displayed); `save_chart` exports PNG / SVG offline."""

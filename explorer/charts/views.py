@@ -1,0 +1,66 @@
+"""Bar views: what each hardware's cheapest deployment bills (busy vs idle capacity) and the share of the
+roofline each measurement reached."""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+
+from explorer.analysis.columns import require_columns
+from explorer.analysis.frontier import config_columns
+from explorer.charts.common import chartable, tooltip
+
+BILL_TIPS = ("hardware", "model", "quant", "replicas", "monthly_usd", "monthly_usd_optimistic", "utilisation",
+             "idle_share", "idle_usd_per_month", "value", "cost_provenance")  # fmt: skip
+
+
+def bill_chart(rows: pl.DataFrame, title: str | None = None) -> alt.Chart:
+    """One horizontal bar per hardware: its deployment's monthly bill split into the part that pays for busy
+    seconds and the part that pays for idle capacity (log-free, USD). `rows`: one deployment per hardware (e.g. the
+    answer's per-hardware picks), with hardware, monthly_usd and idle_usd_per_month."""
+    require_columns(rows, ("hardware", "monthly_usd", "idle_usd_per_month"), "bill_chart")
+    data = rows.filter(pl.col("monthly_usd").is_not_null()).with_columns(
+        (pl.col("monthly_usd") - pl.col("idle_usd_per_month")).alias("busy"), pl.col("idle_usd_per_month").alias("idle")
+    )
+    keep = [c for c in (*BILL_TIPS, "busy", "idle") if c in data.columns]
+    long = chartable(data.select(keep)).unpivot(
+        index=[c for c in keep if c not in ("busy", "idle")], on=["busy", "idle"], variable_name="capacity",
+        value_name="usd_per_month",
+    )  # fmt: skip
+    return (
+        alt.Chart(long)
+        .mark_bar()
+        .encode(
+            x=alt.X("sum(usd_per_month):Q", stack="zero", title="USD per month"),
+            y=alt.Y("hardware:N", sort=alt.EncodingSortField("monthly_usd", op="max"), title=None),
+            color=alt.Color(
+                "capacity:N",
+                scale=alt.Scale(domain=["busy", "idle"], range=["#4c78a8", "#d8d8d8"]),
+                title="paid for",
+            ),  # fmt: skip
+            tooltip=tooltip(long, ("capacity", "usd_per_month", *BILL_TIPS)),
+        )
+        .properties(title=title or "Monthly bill per hardware: busy vs idle capacity", width=480)
+    )
+
+
+def efficiency_chart(frame: pl.DataFrame, col: str = "efficiency") -> alt.Chart:
+    """Horizontal bars of % of roofline per configuration where it was measured (one bar per task when there
+    are several; one bar per measured row: hardware copies of a row are dropped)."""
+    require_columns(frame, (col, "model", "quant"), "efficiency_chart")
+    keys = [c for c in config_columns(frame) if c not in ("hardware", "provider")]
+    data = frame.filter(pl.col(col).cast(pl.Float64).is_finite())
+    if "cell_id" in data.columns:
+        data = data.unique(subset=["cell_id"], keep="first", maintain_order=True)
+    parts = [pl.col(k).cast(pl.String).fill_null("?") for k in keys]
+    data = chartable(data.with_columns(pl.concat_str(parts, separator=" / ").alias("config")))
+    multi_task = "task" in data.columns and data.get_column("task").n_unique() > 1
+    encoding: dict = {
+        "x": alt.X(f"{col}:Q", axis=alt.Axis(format="%"), title="% of roofline"),
+        "y": alt.Y("config:N", sort="-x", title=None),
+        "color": alt.Color("task:N" if multi_task else "model:N"),
+        "tooltip": tooltip(data, ("config", col, "task", "device_name", "roofline_bound", "efficiency_note")),
+    }
+    if multi_task:
+        encoding["yOffset"] = alt.YOffset("task:N")
+    return alt.Chart(data).mark_bar().encode(**encoding).properties(title="Share of the roofline reached", width=420)

@@ -1,0 +1,149 @@
+"""The deployment table: measured rows -> service time on every hardware option -> fleet and monthly bill.
+
+`deployment_table` is the one function the CLI, the app and the exports call; it is pure over Polars frames
+(records, profiles and ceilings are read by the caller). One row per (configuration, task, hardware), plus one
+row per (configuration, hardware) with task "__mean__" for the mean over tasks when there are several: its
+service time is the mean of the tasks' (a mix of equal shares of each), its latency and memory the largest,
+and it is excluded when any task is. `excluded_reason` marks what cannot be served; `split` separates them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from explorer.analysis.frontier import MEAN_TASK, chance_normalise, select_metric
+from explorer.deployment.fleet import add_fleet
+from explorer.deployment.options import HardwareOption, hardware_options
+from explorer.deployment.service import service_table
+from explorer.deployment.workload import Workload
+from explorer.hardware.catalog import Catalog
+from explorer.hardware.ceilings import measured_overheads
+
+CONFIG = ("model", "quant", "hardware", "provider")
+_MEAN = ("value", "accuracy_raw", "service_s_per_query", "service_s_per_query_optimistic", "chance", "efficiency")
+_MAX = ("latency_s", "latency_s_optimistic", "need_bytes", "peak_mem_bytes", "weight_bytes", "model_params",
+        "ttft_s", "tpot_s")  # fmt: skip
+_FIRST = ("hardware_kind", "usd_per_hour", "price_source", "mem_bytes", "tdp_w", "idle_w", "capex_usd",
+          "quant_backend", "batch_size_served", "batch_note", "n_layers", "model_ref")  # fmt: skip
+
+
+def latest_runs(evals: pl.DataFrame) -> pl.DataFrame:
+    """One row per (model, quant, task, metric, device): the most recent record wins, so a results folder that
+    holds older runs (another limit, another batch size) does not count a configuration twice."""
+    if "started_at" not in evals.columns:
+        return evals
+    keys = [c for c in ("model", "quant", "task", "metric", "device_name") if c in evals.columns]
+    return evals.sort("started_at", nulls_last=False).unique(subset=keys, keep="last", maintain_order=True)
+
+
+def mean_over_tasks(rows: pl.DataFrame) -> pl.DataFrame:
+    """One "__mean__" row per (configuration, hardware) that has every task (see the module text)."""
+    tasks = rows.get_column("task").unique()
+    if tasks.len() < 2:
+        return rows.clear()
+    keys = [c for c in CONFIG if c in rows.columns]
+    have = lambda names: [c for c in names if c in rows.columns]
+    energy = pl.col("energy_j_per_query")
+    agg = [
+        pl.col("task").n_unique().alias("n_tasks"),
+        *[pl.col(c).cast(pl.Float64).mean().alias(c) for c in have(_MEAN)],
+        *[pl.col(c).max().alias(c) for c in have(_MAX)],
+        *[pl.col(c).first().alias(c) for c in have(_FIRST)],
+        (pl.col("stderr").cast(pl.Float64).pow(2).sum().sqrt() / pl.len()).alias("stderr"),
+        pl.col("n_docs").sum().alias("n_docs"),
+        pl.when(pl.col("cost_provenance").eq("measured").all()).then(pl.lit("measured")).otherwise(pl.lit("projected"))
+        .alias("cost_provenance"),
+        pl.col("service_source").unique().sort().str.join("; ").alias("service_source"),
+        pl.concat_str([pl.col("task"), pl.lit(": "), pl.col("excluded_reason")]).drop_nulls().str.join("; ")
+        .alias("excluded_reason"),
+        pl.when(energy.is_not_null().all()).then(energy.mean()).alias("energy_j_per_query"),
+        pl.col("metric").unique().sort().str.join("+").alias("metric"),
+    ]  # fmt: skip
+    out = rows.group_by(keys, maintain_order=True).agg(agg).filter(pl.col("n_tasks") == tasks.len())
+    return out.with_columns(
+        pl.lit(MEAN_TASK).alias("task"),
+        pl.format("mean({})", pl.col("metric")).alias("metric"),
+        pl.when(pl.col("excluded_reason") != "").then(pl.col("excluded_reason")).alias("excluded_reason"),
+    )
+
+
+def serve(
+    evals: pl.DataFrame,
+    catalog: Catalog,
+    workload: Workload,
+    *,
+    ceilings: Mapping[str, Mapping[str, Any]] | None = None,
+    profiles: pl.DataFrame | None = None,
+    metric: str = "acc",
+    options: Sequence[HardwareOption] | None = None,
+) -> pl.DataFrame:
+    """Service rows (no fleet yet): every configuration and task on every hardware option of `workload`. Depends
+    only on the fields of `Workload.service_key()`, so a caller may cache it and `bill` it for other prices and
+    traffic. `evals`: `load_evals` rows (one metric is selected; the latest run of each cell wins); `ceilings`:
+    `read_ceilings`; `profiles`: `load_profiles` (generation workloads, and the measured per-layer overhead).
+    `options`: the hardware to serve on (default: `hardware_options` of the workload)."""
+    rows = latest_runs(select_metric(evals, metric))
+    if rows.is_empty():
+        raise ValueError(f"no ok rows with metric {metric!r} (is it the task's metric? see explorer table DIR)")
+    devices = rows.select("device_name", "device_kind").unique()
+    profiles = profiles if profiles is not None else pl.DataFrame()
+    overheads = measured_overheads(profiles, ceilings or {})
+    if options is None:
+        options = hardware_options(catalog, workload, devices["device_name"].to_list(), dict(devices.iter_rows()))
+    return service_table(rows, options, workload, ceilings or {}, overheads, profiles)
+
+
+def bill(
+    service: pl.DataFrame,
+    catalog: Catalog,
+    workload: Workload,
+    chance_normalised: bool = False,
+    options: Sequence[HardwareOption] | None = None,
+) -> pl.DataFrame:
+    """Price service rows at `workload`'s prices (provider, price_scale, measured_usd_per_hour; or those of
+    `options`), add the mean over tasks and size every fleet. `accuracy_raw` keeps the accuracy before chance
+    normalisation (the cost of pass divides by it)."""
+    devices = [d for d in service.get_column("device_name").unique().to_list() if d]
+    prices = {o.name: o for o in (options if options is not None else hardware_options(catalog, workload, devices))}
+    hw = pl.col("hardware")
+    priced = service.with_columns(
+        hw.replace_strict({k: o.usd_per_hour for k, o in prices.items()}, return_dtype=pl.Float64).alias(
+            "usd_per_hour"
+        ),
+        hw.replace_strict({k: o.provider for k, o in prices.items()}, return_dtype=pl.String).alias("provider"),
+        hw.replace_strict({k: o.price_source for k, o in prices.items()}, return_dtype=pl.String).alias("price_source"),
+        pl.col("value").alias("accuracy_raw"),
+    )
+    if chance_normalised:
+        priced = chance_normalise(priced)
+    table = add_fleet(pl.concat([priced, mean_over_tasks(priced)], how="diagonal_relaxed"), workload)
+    unbilled = pl.col("excluded_reason").is_null() & pl.col("monthly_usd").is_null()
+    why = "no capex_usd in the catalog to self-host it" if workload.billing == "self-hosted" else "no bill"
+    return table.with_columns(
+        pl.when(unbilled).then(pl.lit(why)).otherwise(pl.col("excluded_reason")).alias("excluded_reason")
+    )
+
+
+def deployment_table(
+    evals: pl.DataFrame,
+    catalog: Catalog,
+    workload: Workload,
+    *,
+    ceilings: Mapping[str, Mapping[str, Any]] | None = None,
+    profiles: pl.DataFrame | None = None,
+    metric: str = "acc",
+    chance_normalised: bool = False,
+) -> pl.DataFrame:
+    """Every configuration on every hardware option of `workload`, with its fleet and bill (see the module
+    text): `bill(serve(...))`."""
+    service = serve(evals, catalog, workload, ceilings=ceilings, profiles=profiles, metric=metric)
+    return bill(service, catalog, workload, chance_normalised)
+
+
+def split(table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows that can be served, rows excluded with their reason)."""
+    excluded = pl.col("excluded_reason").is_not_null()
+    return table.filter(~excluded), table.filter(excluded)
