@@ -226,8 +226,9 @@ def test_demo_ends_with_ceilings_the_answer_and_a_chart(results: Path, capsys) -
 
 
 def test_projections_start_from_a_device_of_the_same_class(results: Path) -> None:
+    # older than the CPU run, still the one to project onto GPUs from
     gpu = {**_record("g", "big", "bf16", 0.60, 0.002), "device_name": "NVIDIA A10G", "device_kind": "cuda",
-           "started_at": "2000-01-01T00:00:00+00:00"}  # fmt: skip  (older than the CPU run, still preferred on GPUs)
+           "started_at": "2000-01-01T00:00:00+00:00"}  # fmt: skip
     write_record(results, gpu)
     table = _table(results, Workload(hardware=("A10G", "L4", "c7i.large")))
     assert _row(table, "big", "bf16", "A10G")["cost_provenance"] == "measured"
