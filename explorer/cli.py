@@ -185,41 +185,32 @@ PER_HARDWARE = ["hardware", "model", "quant", "replicas", "monthly_usd", "monthl
                 "idle_share", "value", "cost_provenance", "reason"]  # fmt: skip
 
 
-def cmd_frontier(args: argparse.Namespace) -> int:
-    import json
-
-    import polars as pl
-
-    from explorer.analysis.recommend import format_answer
-    from explorer.analysis.report import build_report, load_inputs
-    from explorer.charts.common import save_chart
-    from explorer.charts.frontier import frontier_chart
-    from explorer.deployment.workload import workload_from_args
-    from explorer.hardware.catalog import load_catalog
+def _frontier_inputs(args: argparse.Namespace):
+    """The results folder's rows (filtered by --only-*), after measuring this machine's ceilings if asked."""
+    from explorer.analysis.report import filter_inputs, load_inputs
 
     out_dir = Path(args.dir)
-    workload = workload_from_args(args)
-    inputs = load_inputs(out_dir)
-    if inputs.evals.is_empty():
-        print(f"no records in {out_dir}/records", file=sys.stderr)
-        return 1
     if args.measure_ceilings:
         from explorer.runner.measure import device_name
 
         print(f"measuring the ceilings of this machine ({device_name('cpu')}) into {out_dir}/ceilings")
         for dtype in ("bfloat16", "float32"):
             cmd_ceilings(argparse.Namespace(device="cpu", dtype=dtype, out=str(out_dir)))
-        inputs = load_inputs(out_dir)
-    report = build_report(
-        inputs, load_catalog(args.catalog), workload, metric=args.metric, target_fraction=args.target,
-        task=args.task, cost=args.cost_axis, chance_normalised=args.chance_normalised,
-    )  # fmt: skip
-    if args.chart:
-        path = save_chart(frontier_chart(report.scope_rows, cost=args.cost_axis), args.chart)
-    if args.json:
-        print(json.dumps(report.to_json(), indent=1, default=str))
-        return 0
-    w = workload
+    inputs = load_inputs(out_dir)
+    if inputs.evals.is_empty():
+        raise FileNotFoundError(f"no records in {out_dir}/records: run `explorer sweep SPEC.yaml --out {out_dir}`")
+    inputs = filter_inputs(inputs, args.only_model or (), args.only_quant or (), args.only_task or ())
+    if inputs.evals.is_empty():
+        raise ValueError("no records match the --only-model / --only-quant / --only-task filters")
+    return inputs
+
+
+def _print_report(report, args: argparse.Namespace) -> None:
+    import polars as pl
+
+    from explorer.analysis.recommend import format_answer
+
+    w = report.workload
     mode = f"generation {w.output_tokens} tokens" if w.is_generation else "the measured tasks as scored"
     print(
         f"workload: {w.queries_per_day:,.0f} queries/day (peak {w.peak_qps:.3g}/s), {mode}, {w.billing} billing, "
@@ -232,7 +223,28 @@ def cmd_frontier(args: argparse.Namespace) -> int:
         ex = report.excluded.filter(pl.col("task") == report.answer["task"])
         _print_frame(ex, ["model", "quant", "hardware", "excluded_reason"], rows=15)
     print(format_answer(report.answer, w.queries_per_day))
-    if args.chart:
+
+
+def cmd_frontier(args: argparse.Namespace) -> int:
+    import json
+
+    from explorer.analysis.report import build_report
+    from explorer.charts.common import save_chart
+    from explorer.charts.frontier import frontier_chart
+    from explorer.deployment.workload import workload_from_args
+    from explorer.hardware.catalog import load_catalog
+
+    workload = workload_from_args(args)
+    report = build_report(
+        _frontier_inputs(args), load_catalog(args.catalog), workload, metric=args.metric,
+        target_fraction=args.target, task=args.task, cost=args.cost_axis, chance_normalised=args.chance_normalised,
+    )  # fmt: skip
+    path = save_chart(frontier_chart(report.task_rows, cost=args.cost_axis), args.chart) if args.chart else None
+    if args.json:
+        print(json.dumps(report.to_json(), indent=1, default=str))
+        return 0
+    _print_report(report, args)
+    if path:
         print(f"chart: {path}")
     return 0
 
@@ -297,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chart", help="also write the frontier chart (.png or .svg)")
     p.add_argument("--json", action="store_true", help="print the answer and every row as JSON")
     p.add_argument("--measure-ceilings", action="store_true", help="measure this machine's ceilings first")
+    for what in ("model", "quant", "task"):
+        p.add_argument(f"--only-{what}", action="append", help=f"only this {what} (repeatable; default all)")
     add_workload_flags(p)
     p.set_defaults(func=cmd_frontier)
 

@@ -113,6 +113,20 @@ def expected_points(app) -> list[tuple]:
     return sorted((r["hardware"], f"{r['model']} {r['quant']}", r["monthly_usd"], r["value"]) for r in rows)
 
 
+def cli_points(results: Path, flags: list[str]) -> list[tuple]:
+    """The same from `explorer frontier DIR --json` with the app's own flags: the per-task servable rows."""
+    import contextlib
+    import io
+
+    from explorer.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["frontier", str(results), "--json", *flags]) == 0
+    rows = [r for r in json.loads(out.getvalue())["rows"] if r["task"] != "__mean__" and r["monthly_usd"] > 0]
+    return sorted((r["hardware"], f"{r['model']} {r['quant']}", r["monthly_usd"], r["accuracy"]) for r in rows)
+
+
 def same_points(shown: list[tuple], expected: list[tuple]) -> bool:
     """Equal up to the rounding of the labels (Vega prints about 4 significant digits)."""
     if len(shown) != len(expected):
@@ -143,8 +157,8 @@ def app_url(shipped: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def test_app_offline_chart_price_traffic_and_click(shipped: Path, app_url: str, tmp_path: Path) -> None:
-    """Price and traffic changed several times in the browser: after each, every point on the chart has the bill
-    an ExploreApp with the same values computes (itself checked against the CLI in test_ui.py)."""
+    """Price and traffic changed several times in the browser (0.1 -> 0.5 -> 0.2 -> 0.1 -> 1 $/h, traffic between):
+    after each, every point on the chart has the bill `explorer frontier --json` gives for the same settings."""
     from explorer.ui.explore import ExploreApp
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -163,11 +177,13 @@ def test_app_offline_chart_price_traffic_and_click(shipped: Path, app_url: str, 
         assert "ExploreApp(" not in page.content()  # sources stripped
         page.screenshot(path=str(ARTIFACTS / "app_first_paint.png"), full_page=True)
 
-        for price, traffic in (("0.5", "10000"), ("0.2", "3000000"), ("0.1", "3000000"), ("1", "50000")):
+        steps = (("0.1", "10000"), ("0.5", "10000"), ("0.2", "3000000"), ("0.1", "3000000"), ("1", "50000"))
+        for price, traffic in steps:
             set_slider(page, PRICE, price)
             set_slider(page, "queries / day", traffic)
             mirror.price.value, mirror.traffic.value = float(price), float(traffic)
-            want = expected_points(mirror)
+            want = cli_points(shipped, mirror.flags())
+            assert same_points(expected_points(mirror), want)
             deadline = time.monotonic() + 20
             while not same_points(shown_points(page), want) and time.monotonic() < deadline:
                 time.sleep(0.2)

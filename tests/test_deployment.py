@@ -146,8 +146,10 @@ def test_cli_json_is_the_same_table(results: Path, capsys) -> None:
     assert doc["workload"]["queries_per_day"] == 20_000 and doc["answer"]["chosen"]["model"] == "big"
     needed = {"model", "quant", "hardware", "replicas", "monthly_usd", "effective_usd_per_query",
               "marginal_usd_per_query", "utilisation", "accuracy", "cost_provenance"}  # fmt: skip
-    assert all(needed <= set(r) for r in doc["rows"])
+    assert doc["rows"] and all(needed <= set(r) for r in doc["rows"])
     table = _table(results, Workload(measured_usd_per_hour=0.5, hardware=("L4",), queries_per_day=20_000))
+    served, excluded = split(table)
+    assert len(doc["rows"]) == served.height and len(doc["excluded"]) == excluded.height
     for row in doc["rows"]:
         want = _row(table, row["model"], row["quant"], row["hardware"])
         assert row["monthly_usd"] == pytest.approx(want["monthly_usd"])
@@ -247,3 +249,43 @@ def test_self_hosting_hardware_without_a_purchase_price_is_excluded_not_dropped(
     idle_j = (HOURS * 3600 - busy_s) * 72 * 0.25  # no idle_w in the catalog: 25% of the 72 W TDP
     energy = (busy_s * 72 + idle_j) / 3.6e6 * 0.1
     assert l4["monthly_usd"] == pytest.approx(2500 / 48 + energy) and l4["excluded_reason"] is None
+
+
+def test_fewer_prompt_tokens_never_go_below_the_launch_floor(results: Path) -> None:
+    table = _table(results, Workload(prompt_tokens=1, measured_usd_per_hour=1.0, hardware=("H100-SXM",)))
+    h100 = _row(table, "big", "bf16", "H100-SXM")
+    # 1 forward per query x 10 layers: the weight read and the launches do not shrink with the prompt
+    assert h100["service_s_per_query_optimistic"] >= 10 * DEFAULT_OVERHEAD["gpu"].optimistic_s
+    assert h100["service_s_per_query"] == pytest.approx(10 * DEFAULT_OVERHEAD["gpu"].conservative_s)
+    here = _row(table, "big", "bf16", DEVICE)  # 0.1 s measured for 100 tokens: scaled, floored at the launches
+    assert here["service_s_per_query"] == pytest.approx(
+        max(0.1 / 100, min(0.1, 10 * DEFAULT_OVERHEAD["cpu"].conservative_s))
+    )
+    assert here["cost_provenance"] == "projected" and here["energy_j_per_query"] is None
+
+
+def test_a_configuration_missing_a_task_is_listed_as_excluded_from_the_mean(results: Path) -> None:
+    write_record(results, {**_record("p", "big", "bf16", 0.7, 0.1), "task": "piqa"})
+    table = _table(results, Workload(measured_usd_per_hour=1.0, hardware=("L4",)))
+    small = table.filter((pl.col("model") == "small") & (pl.col("task") == "__mean__") & (pl.col("hardware") == "L4"))
+    assert small.height == 2  # both quantizations, kept and excluded, not dropped
+    assert set(small["excluded_reason"]) == {"not measured on every task (missing: piqa)"}
+    big = _row(table.filter(pl.col("task") == "__mean__"), "big", "bf16", DEVICE)
+    assert big["excluded_reason"] is None and big["value"] == pytest.approx(0.65)
+
+
+def test_no_traffic_and_no_capacity_reasons_instead_of_crashes(results: Path, capsys) -> None:
+    assert main(["frontier", str(results), "--billing", "per-second", "--queries-per-day", "0",
+                 "--hardware", "L4"]) == 0  # fmt: skip
+    assert "n/a/query" in capsys.readouterr().out  # no queries: no cost per query, said so
+    doc_args = ["frontier", str(results), "--queries-per-day", "0", "--cost-axis", "effective_usd_per_query", "--json"]
+    assert main(doc_args) == 0
+    ans = json.loads(capsys.readouterr().out)["answer"]
+    assert ans["chosen"] is None and "finite effective_usd_per_query" in ans["reason"] and ans["n_without_cost"] > 0
+
+
+def test_per_hardware_says_when_what_reaches_the_target_does_not_fit(results: Path) -> None:
+    write_record(results, _record("h", "huge", "bf16", 0.9, 0.01, params=2e9))  # 6 GB working set
+    got = answer(_table(results, Workload(hardware=("c7i.large",))), "H200", target_fraction=0.9)
+    c7i = next(r for r in got["per_hardware"] if r["hardware"] == "c7i.large")
+    assert c7i["reason"].startswith("those reaching the target accuracy 0.810 are excluded: needs 6.0 GB")

@@ -127,3 +127,17 @@ def test_fleet_invariants(service_s: float, queries_per_day: float, ceiling: flo
     assert got["replicas"] == 1 or peak_load / (got["replicas"] - 1) > ceiling * (1 - 1e-6)
     assert got["monthly_usd"] == pytest.approx(got["replicas"] * HOURS)
     assert 0 <= got["utilisation"] <= 1 and got["idle_share"] == pytest.approx(1 - got["utilisation"])
+
+
+def test_self_hosted_autoscaling_powers_down_but_owns_the_peak_fleet() -> None:
+    profile = tuple(1.0 if h in (9, 10) else 0.0 for h in range(24))
+    w = Workload(queries_per_day=10_000, hourly_profile=profile, autoscale=True, billing="self-hosted",
+                 usd_per_kwh=0.1, idle_power_fraction=0.25)  # fmt: skip
+    got = fleet_for(2.0, 0.0, w, capex_usd=4_800.0, tdp_w=100.0, idle_w=None, energy_j_per_query=None)
+    assert got["replicas"] == 4 and got["replica_hours_per_month"] == pytest.approx((22 + 8) * 30)  # powered
+    busy = 300_000 * 2.0
+    owned = 4 * HOURS * 3600.0
+    assert got["capex_usd_per_month"] == pytest.approx(4 * 4_800.0 / 48)  # four cards bought
+    assert got["utilisation"] == pytest.approx(busy / owned)  # over what is owned, not what is powered
+    idle_energy = ((22 + 8) * 30 * 3600.0 - busy) * 25.0 / 3.6e6 * 0.1  # idle power only while powered
+    assert got["idle_usd_per_month"] == pytest.approx(400.0 * (1 - busy / owned) + idle_energy)

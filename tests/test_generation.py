@@ -9,6 +9,7 @@ from explorer.deployment.generation import choose_batch, generation_service, int
 from explorer.deployment.options import hardware_options, measured_option
 from explorer.deployment.workload import Workload
 from explorer.hardware.catalog import load_catalog
+from explorer.hardware.ceilings import DEFAULT_OVERHEAD
 
 DEVICE = "TestCPU"
 # batch -> (prefill_s, decode_s_per_token), 64 prompt tokens, 8 new tokens
@@ -79,5 +80,40 @@ def test_generation_service_measured_and_projected_with_reasons() -> None:
     # on an L4 the steps are projected: a range, never below the launch floor of one forward
     l4 = next(o for o in hardware_options(load_catalog(), w.with_(hardware=("L4",)), [DEVICE]) if o.name == "L4")
     proj = generation_service(rows, _profiles(), l4, w, {}, {}).filter(pl.col("model") == "m").row(0, named=True)
-    assert proj["cost_provenance"] == "projected" and proj["tpot_s"] >= 10 * 25e-6
+    gpu = DEFAULT_OVERHEAD["gpu"]  # no GPU profile: one decode step costs at least 10 layers of launches
+    assert proj["cost_provenance"] == "projected" and proj["tpot_s"] == pytest.approx(10 * gpu.conservative_s)
     assert proj["service_s_per_query_optimistic"] <= proj["service_s_per_query"]
+    lo = choose_batch([(b, p, d) for b, (p, d) in POINTS.items()], w, 1.0)  # the measured curve, for scale
+    assert proj["service_s_per_query_optimistic"] < lo["service_s"]  # an L4 is faster than this CPU
+
+
+def test_the_smallest_profiled_batch_runs_under_filled_when_few_queries_are_in_flight() -> None:
+    curve = [(4, 0.05, 0.01), (8, 0.08, 0.012)]
+    w = Workload(queries_per_day=100, output_tokens=8, ttft_s=1.0, tpot_s=0.2)
+    got = choose_batch(curve, w, 1.0)
+    e2e = 0.05 + 7 * 0.01  # one query in flight at a time
+    assert got["reason"] is None and got["batch"] == 4 and got["service_s"] == pytest.approx(e2e)
+    assert got["batch_note"] == "under-filled: about 1 queries in flight for a batch of 4"
+
+
+def test_a_shorter_prompt_keeps_the_prefill_above_its_launch_floor() -> None:
+    curve = [(b, p, d) for b, (p, d) in POINTS.items()]
+    w = Workload(queries_per_day=86_400, peak_to_mean=1.0, output_tokens=8, ttft_s=5.0, tpot_s=1.0)
+    got = choose_batch(curve, w, prompt_scale=0.01, prefill_floor_s=0.05)
+    assert got["batch"] == 1 and got["ttft_s"] == pytest.approx(0.05)  # not 0.1 x 0.01
+
+
+def test_one_profile_per_curve_when_a_device_was_profiled_at_two_prompt_lengths() -> None:
+    rows = pl.DataFrame({"model": ["m"], "quant": ["bf16"], "task": ["t"], "value": [0.5]})
+    longer = _profiles().with_columns(pl.lit(512, dtype=pl.Int64).alias("prompt_tokens"), pl.col("prefill_s") * 8)
+    profiles = pl.concat([_profiles(), longer])
+    here = measured_option(DEVICE, "cpu", 1.0)
+    w = Workload(queries_per_day=1e7, output_tokens=8, ttft_s=0.5, tpot_s=0.05)
+    short = generation_service(rows, profiles, here, w.with_(prompt_tokens=64.0), {}, {}).row(0, named=True)
+    assert short["batch_size_served"] == 7 and "scaled" not in short["service_source"]  # the 64-token profile
+    long_w = w.with_(prompt_tokens=500.0, ttft_s=5.0)  # the closest profile: 512 tokens, prefill x 500 / 512
+    long = generation_service(rows, profiles, here, long_w, {}, {}).row(0, named=True)
+    assert long["ttft_s"] == pytest.approx((0.3 + 4 / 12 * 0.8) * 8 * 500 / 512) and long["batch_size_served"] == 8
+    # the workload keeps the profile's prompt: the profile with the most batch sizes, then the longer prompt
+    kept = generation_service(rows, profiles, here, w.with_(ttft_s=5.0), {}, {}).row(0, named=True)
+    assert kept["ttft_s"] == pytest.approx((0.3 + 4 / 12 * 0.8) * 8)

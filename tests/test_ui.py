@@ -103,8 +103,7 @@ def _cli_json(app: ExploreApp, capsys) -> dict:
     from explorer.cli import main
 
     capsys.readouterr()
-    flags = [*app.deploy.flags(), f"--target={app.target.value}"]
-    assert main(["frontier", app.results_dir, "--json", *flags]) == 0
+    assert main(["frontier", app.results_dir, "--json", *app.flags()]) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -154,6 +153,7 @@ def test_price_and_traffic_sequences_match_the_cli_and_the_export(app: ExploreAp
         assert mine["replicas"].item() == max(1, replicas)
         assert mine["monthly_usd"].item() == pytest.approx(max(1, replicas) * price * 720)
         assert app.recommendation["chosen"]["monthly_usd"] == pytest.approx(doc["answer"]["chosen"]["monthly_usd"])
+        assert app.flags()[0] in app.rec_html.value  # the page shows the command that gives these numbers
         exported = pl.read_csv(app.export("csv", tmp_path))
         best = exported.filter(
             (pl.col("hardware") == DEVICE) & (pl.col("task") == "task_a") & (pl.col("model") == "best")
@@ -333,3 +333,11 @@ def test_sweep_panel_runs_live_and_stop_keeps_finished_cells(tmp_path: Path) -> 
     assert on_disk["cell_id"].unique().to_list() == [first["cell_id"]]  # the finished cell is kept, nothing else
     assert "stopped" in panel.status.value and not panel.run_button.disabled
     assert panel.jchart.spec is not None  # the frontier of the finished cell was drawn
+
+
+def test_filters_reach_the_cli_flags(app: ExploreApp, capsys) -> None:
+    app.tasks.value, app.models.value = ("task_a",), ("mid", "best")
+    assert "--only-task=task_a" in app.flags() and "--only-model=mid" in app.flags()
+    doc = _cli_json(app, capsys)
+    assert doc["answer"]["chosen"]["monthly_usd"] == pytest.approx(app.recommendation["chosen"]["monthly_usd"])
+    assert {_key(r) for r in doc["rows"]} == {_key(r) for r in app.report.frontier.to_dicts()}

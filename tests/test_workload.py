@@ -99,3 +99,20 @@ def test_flags_rebuild_the_workload_exactly() -> None:
     assert "--queries-per-day=12589.254117941673" in flags and "--hardware=L4" in flags and "--autoscale" in flags
     assert workload_from_args(_args(*flags)) == w
     assert workload_flags(Workload()) == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"hardware": ("L4",)},
+        {"baseline_hardware": "L4"},
+        {"latency_s": 0.5},
+        {"ttft_s": 0.5},
+        {"tpot_s": 0.05},
+        {"prompt_tokens": 64.0},
+        {"output_tokens": 16},
+        {"measured_usd_per_hour": 0.1},
+    ],
+)
+def test_every_field_service_rows_read_is_in_the_cache_key(change: dict) -> None:
+    assert Workload().service_key() != Workload(**change).service_key()

@@ -110,13 +110,19 @@ def answer(
     check_cost_axis(cost)
     scope = scope_of(table, task)
     rows = table.filter(pl.col("task") == scope)
-    served = _finite(rows.filter(pl.col("excluded_reason").is_null()), (cost, "value", "monthly_usd"))
+    servable = rows.filter(pl.col("excluded_reason").is_null())
+    served = _finite(servable, (cost, "value", "monthly_usd"))
     out: dict[str, Any] = {"task": scope, "target_fraction": target_fraction, "cost_axis": cost}
     out["n_configurations"] = rows.select("model", "quant").unique().height
-    out["n_excluded"] = rows.height - served.height
+    out["n_excluded"] = rows.height - servable.height
+    out["n_without_cost"] = servable.height - served.height  # e.g. no traffic, or accuracy 0 on usd_per_correct
     if served.is_empty():
         out.update(best_accuracy=None, threshold=None, chosen=None, baseline=None, per_hardware=[])
-        out["reason"] = "no configuration can be served on any hardware (see the excluded table)"
+        out["reason"] = (
+            f"no servable deployment has a finite {cost} (no traffic? accuracy 0?)"
+            if servable.height
+            else "no configuration can be served on any hardware (see the excluded table)"
+        )
         return out
     best = float(served["value"].max())
     threshold = target_fraction * best if best > 0 else best
@@ -133,9 +139,14 @@ def answer(
 
 
 def _why_none(rows: pl.DataFrame, served: pl.DataFrame, hw: str, threshold: float) -> str:
+    """Why no deployment on `hw` qualifies: the reasons of the excluded ones that reach the target, if any."""
     mine = rows.filter(pl.col("hardware") == hw)
+    good = mine.filter(pl.col("value") >= threshold - _REL_EPS * abs(threshold))
+    reasons = good.get_column("excluded_reason").drop_nulls().unique().sort().to_list()
+    if reasons:
+        return f"those reaching the target accuracy {threshold:.3f} are excluded: " + "; ".join(reasons[:2])
     if served.filter(pl.col("hardware") == hw).is_empty():
-        reasons = mine.get_column("excluded_reason").drop_nulls().unique().to_list()
+        reasons = mine.get_column("excluded_reason").drop_nulls().unique().sort().to_list()
         return "nothing can be served: " + ("; ".join(reasons[:2]) or "no rows")
     return f"no configuration reaches the target accuracy {threshold:.3f}"
 
@@ -160,6 +171,10 @@ def _usd(v: float | None) -> str:
     return f"${v:,.0f}" if abs(v) >= 100 else f"${v:,.2f}" if abs(v) >= 0.01 else f"${v:.3g}"
 
 
+def _share(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1%}"
+
+
 def describe(row: Mapping[str, Any]) -> str:
     """'gemma3-270m int8 on 1x c7i.large: $64/month (projected $40-64), 2.4% busy' for one answer row."""
     rng = ""
@@ -168,7 +183,7 @@ def describe(row: Mapping[str, Any]) -> str:
         rng = f", optimistic {_usd(lo)}"
     return (
         f"{row['model']} {row['quant']} on {row['replicas']}x {row['hardware']}: {_usd(row['monthly_usd'])}/month "
-        f"({row['cost_provenance']}{rng}), {row['utilisation']:.1%} busy, {row['idle_share']:.1%} idle "
+        f"({row['cost_provenance']}{rng}), {_share(row['utilisation'])} busy, {_share(row['idle_share'])} idle "
         f"({_usd(row['idle_usd_per_month'])}/month), accuracy {row['value']:.3f}, "
         f"{_usd(row['effective_usd_per_query'])}/query"
     )
@@ -186,5 +201,6 @@ def format_answer(ans: Mapping[str, Any], queries_per_day: float) -> str:
     ]
     if ans.get("baseline") is not None:
         lines.append(f"baseline (most accurate on {ans['baseline_hardware']}): " + describe(ans["baseline"]))
-        lines.append(f"saving: {_usd(ans['saving_usd_per_month'])}/month ({ans['saving_x']:.3g}x cheaper)")
+        ratio = f" ({ans['saving_x']:.3g}x cheaper)" if ans.get("saving_x") is not None else ""
+        lines.append(f"saving: {_usd(ans['saving_usd_per_month'])}/month{ratio}")
     return "\n".join(lines)

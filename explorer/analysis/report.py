@@ -4,13 +4,14 @@ the answer, from a results folder's records, profiles and ceilings (read once by
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from explorer.analysis.frontier import MEAN_TASK
 from explorer.analysis.recommend import ROW_FIELDS, answer, check_cost_axis, scope_of, with_frontier
 from explorer.deployment.options import baseline_name
 from explorer.deployment.table import bill, serve, split
@@ -37,6 +38,18 @@ def load_inputs(out_dir: str | Path) -> Inputs:
     return Inputs(load_evals(out_dir), load_profiles(out_dir), read_ceilings(out_dir))
 
 
+def filter_inputs(
+    inputs: Inputs, models: Sequence[str] = (), quants: Sequence[str] = (), tasks: Sequence[str] = ()
+) -> Inputs:
+    """Only these models / quantizations / tasks (an empty selection keeps all): the app's filters, and the
+    CLI's --only-model / --only-quant / --only-task."""
+    keep = pl.lit(True)
+    for col, wanted in (("model", models), ("quant", quants), ("task", tasks)):
+        if wanted:
+            keep = keep & pl.col(col).is_in(list(wanted))
+    return Inputs(inputs.evals.filter(keep), inputs.profiles, inputs.ceilings)
+
+
 @dataclass(frozen=True)
 class Report:
     workload: Workload
@@ -49,6 +62,13 @@ class Report:
     def scope_rows(self) -> pl.DataFrame:
         """The servable rows of the answer's scope (one task, or the mean over tasks)."""
         return self.frontier.filter(pl.col("task") == self.answer["task"])
+
+    @property
+    def task_rows(self) -> pl.DataFrame:
+        """The servable per-task rows (no mean), of the answer's task when it is about one: what the frontier
+        chart draws, in the CLI and in the app's default view."""
+        rows = self.frontier.filter(pl.col("task") != MEAN_TASK)
+        return rows if self.answer["task"] == MEAN_TASK else rows.filter(pl.col("task") == self.answer["task"])
 
     def to_json(self) -> dict[str, Any]:
         """Everything a script needs, JSON-ready (NaN -> null)."""

@@ -10,10 +10,12 @@ Per row (a configuration on a hardware, with its service time per query `s` and 
   self-hosted: the purchase price over its lifetime for every replica, plus energy: busy energy (measured joules
   per query where a sensor measured them on that hardware, else TDP x busy seconds, labelled) and idle power
   (catalog `idle_w`, else `idle_power_fraction` x TDP, labelled) for every powered hour not busy.
-- ``utilisation = busy seconds / paid replica-seconds`` (busy seconds = queries per month x s); ``idle_share =
-  1 - utilisation``; ``idle_usd_per_month`` = the part of the bill that pays for idle capacity.
+- ``utilisation = busy seconds / paid replica-seconds`` (busy seconds = queries per month x s; self-hosted:
+  over the owned replicas all month, autoscaling only powers some down); ``idle_share = 1 - utilisation``;
+  ``idle_usd_per_month`` = the part of the bill that pays for idle capacity.
 - ``effective_usd_per_query = monthly_usd / queries per month``: what a query really costs.
-- ``marginal_usd_per_query = s x p / 3600``: the busy seconds alone. It is never a bill: a fleet is paid while idle.
+- ``marginal_usd_per_query = s x p / 3600``: the busy seconds alone (self-hosted: the busy energy of one query).
+  It is never a bill: a fleet is paid while idle.
 - ``usd_per_correct = effective_usd_per_query / accuracy`` (cost of pass, Erol et al. 2025; the raw accuracy
   `accuracy_raw` where the frame has it, i.e. before any chance normalisation).
 
@@ -102,10 +104,11 @@ def _fleet(frame: pl.DataFrame, w: Workload, seconds_col: str, sfx: str) -> pl.D
         if w.billing == "per-hour":
             monthly = paid_s / SECONDS_PER_HOUR * price
             idle_usd = monthly * (1.0 - busy_s / paid_s)
-        else:
+        else:  # owned: the peak fleet is bought, autoscaling only powers replicas down
             parts = _self_hosted(frame, busy_s, paid_s, replicas, w)
+            owned_s = replicas * w.hours_per_month * SECONDS_PER_HOUR
             monthly = parts["capex"] + parts["busy_energy"] + parts["idle_energy"]
-            idle_usd = parts["capex"] * (1.0 - busy_s / paid_s) + parts["idle_energy"]
+            idle_usd = parts["capex"] * (1.0 - busy_s / owned_s) + parts["idle_energy"]
             marginal = parts["busy_energy"] / w.queries_per_month if w.queries_per_month else pl.lit(None)
             extra = [
                 parts["capex"].alias(f"capex_usd_per_month{sfx}"),
@@ -113,7 +116,8 @@ def _fleet(frame: pl.DataFrame, w: Workload, seconds_col: str, sfx: str) -> pl.D
                 parts["provenance"].alias(f"energy_provenance{sfx}"),
             ]
     per_query = monthly / w.queries_per_month if w.queries_per_month > 0 else pl.lit(None, dtype=pl.Float64)
-    utilisation = pl.when(paid_s > 0).then(busy_s / paid_s)
+    base_s = replicas * w.hours_per_month * SECONDS_PER_HOUR if w.billing == "self-hosted" else paid_s
+    utilisation = pl.when(base_s > 0).then(busy_s / base_s)
     acc = next((c for c in ("accuracy_raw", "value") if c in frame.columns), None)  # raw: before chance normalising
     accuracy = pl.col(acc).cast(pl.Float64) if acc else pl.lit(None, dtype=pl.Float64)
     ok = s.is_not_null()

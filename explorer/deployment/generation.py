@@ -10,7 +10,10 @@ P prompt and N output tokens per query:
 - between measured batch sizes both times are interpolated linearly; beyond the largest measured batch nothing
   is extrapolated (`batch_note` says when the largest measured batch was chosen and a larger one might do);
 - the chosen b is the largest with ttft <= ttft_s, tpot <= tpot_s and b <= max(1, peak_qps x e2e(b)) (a batch
-  cannot hold more queries than are in flight at the peak);
+  cannot hold more queries than are in flight at the peak); when even the smallest profiled batch is larger,
+  it runs under-filled (service = e2e / the queries in flight) and `batch_note` says so;
+- a prompt shorter than profiled scales the prefill down, but never below the launch floor of one forward
+  (layers x the per-layer overhead of that end of the range);
 - on hardware without a profile, each measured step is projected (`explorer.hardware.projection`): prefill work
   2 x matmul_params x b x P0 FLOPs and one weight read, a decode step 2 x matmul_params x b FLOPs, one weight read
   and the batch's KV cache (b x (P0 + N0 / 2) tokens); the batch is chosen for each end of the range separately.
@@ -45,31 +48,42 @@ def interpolate(points: Sequence[tuple[float, float]], x: float) -> float | None
     return points[-1][1]
 
 
-def choose_batch(curve: Sequence[tuple[int, float, float]], workload: Workload, prompt_scale: float) -> dict[str, Any]:
+def choose_batch(
+    curve: Sequence[tuple[int, float, float]], workload: Workload, prompt_scale: float, prefill_floor_s: float = 0.0
+) -> dict[str, Any]:
     """The largest batch meeting the targets on a (batch, prefill_s, decode_s_per_token) curve, or why none does.
-    Returns batch, ttft_s, tpot_s, latency_s, service_s, batch_note, reason (None when served)."""
+    A shorter prompt than profiled (`prompt_scale` < 1) never takes the prefill below `prefill_floor_s` (the
+    launch floor of one forward; the profiled time where that is lower). When even the smallest profiled batch
+    holds more queries than are in flight, it runs under-filled. Returns batch, ttft_s, tpot_s, latency_s,
+    service_s, batch_note, reason (None when served)."""
     pts = sorted(curve)
     n = workload.output_tokens or 1
-    at = lambda b: (
-        interpolate([(p[0], p[1]) for p in pts], b) * prompt_scale,
-        interpolate([(p[0], p[2]) for p in pts], b),
-    )
-    best, first = None, None
-    for b in range(int(pts[0][0]), int(pts[-1][0]) + 1):
-        ttft, tpot = at(b)
+
+    def at(b: int) -> dict[str, Any]:
+        prefill = interpolate([(p[0], p[1]) for p in pts], b)
+        ttft = max(prefill * prompt_scale, min(prefill, prefill_floor_s))
+        tpot = interpolate([(p[0], p[2]) for p in pts], b)
         e2e = ttft + (n - 1) * tpot
-        point = {"batch": b, "ttft_s": ttft, "tpot_s": tpot, "latency_s": e2e, "service_s": e2e / b}
-        first = first or point
-        in_flight = max(1.0, workload.peak_qps * e2e)
-        if ttft <= workload.ttft_s and tpot <= workload.tpot_s and b <= math.floor(in_flight + 1e-9):
-            best = point
-    if best is None:
+        return {"batch": b, "ttft_s": ttft, "tpot_s": tpot, "latency_s": e2e, "service_s": e2e / b}
+
+    points = [at(b) for b in range(int(pts[0][0]), int(pts[-1][0]) + 1)]
+    fast = [q for q in points if q["ttft_s"] <= workload.ttft_s and q["tpot_s"] <= workload.tpot_s]
+    if not fast:
+        first = points[0]
         reason = (
             f"TTFT {first['ttft_s']:.3g} s > target {workload.ttft_s:g} s"
             if first["ttft_s"] > workload.ttft_s
             else f"TPOT {first['tpot_s']:.3g} s > target {workload.tpot_s:g} s"
         )
         return {**first, "batch_note": None, "reason": reason + f" at batch {first['batch']}"}
+    in_flight = lambda q: max(1.0, workload.peak_qps * q["latency_s"])
+    full = [q for q in fast if q["batch"] <= math.floor(in_flight(q) + 1e-9)]
+    if not full:  # the smallest profiled batch, with as many queries as are in flight
+        q = fast[0]
+        held = max(1, min(q["batch"], math.floor(in_flight(q) + 1e-9)))
+        note = f"under-filled: about {held} queries in flight for a batch of {q['batch']}"
+        return {**q, "service_s": q["latency_s"] / held, "batch_note": note, "reason": None}
+    best = full[-1]
     note = "largest profiled batch; larger batches not extrapolated" if best["batch"] == int(pts[-1][0]) else None
     return {**best, "batch_note": note, "reason": None}
 
@@ -103,34 +117,58 @@ def _with_step_efficiency(steps: pl.DataFrame, ceilings: Mapping[str, Any] | Non
     )
 
 
+def _source(part: pl.DataFrame, opt: HardwareOption, prompt_tokens: float | None) -> tuple[pl.DataFrame, bool]:
+    """(the one profile a curve comes from, measured on `opt`?): a profile of `opt` itself, else one of a device
+    of its class where there is one; of that device, the profile whose prompt is closest to the workload's (the
+    one with the most batch sizes when it keeps the profile's), repeated batch sizes averaged."""
+    here = part.filter(pl.col("device_name").is_in(list(opt.measured_devices)))
+    measured = not here.is_empty()
+    if not measured:
+        ranked = part.with_columns(same_class(opt.kind).fill_null(False).alias("__same")).sort(
+            ["__same", "device_name"]
+        )
+        here = part.filter(pl.col("device_name") == ranked["device_name"][-1])
+    shapes = here.group_by("prompt_tokens", "new_tokens").agg(pl.col("batch_size").n_unique().alias("points"))
+    if prompt_tokens is None:
+        shapes = shapes.sort(["points", "prompt_tokens"])
+    else:
+        shapes = shapes.sort((pl.col("prompt_tokens") - prompt_tokens).abs(), descending=True)
+    p0, n0 = shapes.row(-1)[:2]
+    one = here.filter((pl.col("prompt_tokens") == p0) & (pl.col("new_tokens") == n0))
+    numeric = ("prefill_s", "decode_s_per_token", "peak_mem_bytes")
+    averaged = one.group_by("batch_size").agg(
+        *[pl.col(c).mean() for c in numeric],
+        *[pl.col(c).first() for c in one.columns if c not in (*numeric, "batch_size")],
+    )
+    return averaged.select(one.columns).sort("batch_size"), measured
+
+
 def curves_on(
-    profiles: pl.DataFrame, opt: HardwareOption, ceilings: Mapping[str, Mapping[str, Any]], overheads: Mapping
+    profiles: pl.DataFrame,
+    opt: HardwareOption,
+    ceilings: Mapping[str, Mapping[str, Any]],
+    overheads: Mapping,
+    prompt_tokens: float | None = None,
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """Per (model, quant): the optimistic and conservative (batch, prefill_s, decode_s_per_token) curves on
-    `opt`, where they come from, the prompt tokens profiled and the weight / peak memory of each point."""
+    `opt`, where they come from, the prompt tokens profiled, the launch floor of one forward at each end and the
+    weight / peak memory of each point."""
     ok = profiles.filter((pl.col("status") == "ok") & pl.col("prefill_s").is_not_null())
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for key, part in ok.group_by(list(CURVE_KEYS), maintain_order=True):
-        here = part.filter(pl.col("device_name").is_in(list(opt.measured_devices)))
-        if here.is_empty():  # project from a device of the option's class where one was profiled
-            kinds = part.with_columns(same_class(opt.kind).fill_null(False).alias("__same")).sort(
-                ["__same", "device_name"]
-            )
-            here = part.filter(pl.col("device_name") == kinds["device_name"][-1])
-            measured = False
-        else:
-            measured = True
-        source = here
+        source, measured = _source(part, opt, prompt_tokens)
         device = source["device_name"][0]
         entry = {"device": device, "prompt_tokens": float(source["prompt_tokens"][0]), "measured": measured}
-        steps = _step_work(source.sort("batch_size"))
-        if entry["measured"]:
+        steps = _step_work(source)
+        ovh = overhead_for(opt.kind, overheads)
+        layers = float(steps["n_layers"][0] or 0)
+        entry["floor"] = {"optimistic": layers * ovh.optimistic_s, "conservative": layers * ovh.conservative_s}
+        if measured:
             curve = list(zip(steps["batch_size"], steps["prefill_s"], steps["decode_s_per_token"]))
             entry.update(optimistic=curve, conservative=curve)
         elif opt.spec is None:
             entry.update(optimistic=None, conservative=None)
         else:
-            ovh = overhead_for(opt.kind, overheads)
             steps = _with_step_efficiency(steps, ceilings.get(device))
             for step in ("prefill", "decode"):
                 steps = project_seconds(
@@ -156,7 +194,9 @@ def _served(entry: dict[str, Any] | None, workload: Workload) -> dict[str, Any]:
         return {"gen_reason": f"profiled on {entry['device']}; cannot project it onto this hardware"}
     p = workload.prompt_tokens or entry["prompt_tokens"]
     scale = p / entry["prompt_tokens"]
-    hi, lo = choose_batch(entry["conservative"], workload, scale), choose_batch(entry["optimistic"], workload, scale)
+    floor = entry["floor"]
+    hi = choose_batch(entry["conservative"], workload, scale, floor["conservative"])
+    lo = choose_batch(entry["optimistic"], workload, scale, floor["optimistic"])
     if lo["reason"] is not None or lo["service_s"] > hi["service_s"]:
         lo = hi  # faster hardware can always run the conservative schedule: the optimistic end is never dearer
     n = float(workload.output_tokens or 1)
@@ -209,7 +249,7 @@ def generation_service(
 ) -> pl.DataFrame:
     """`rows` (accuracy rows of every task) on `opt` with the service columns of the generation workload:
     the same served point for every task of a (model, quant); `gen_reason` when it cannot be served."""
-    curves = curves_on(profiles, opt, ceilings, overheads) if not profiles.is_empty() else {}
+    curves = curves_on(profiles, opt, ceilings, overheads, workload.prompt_tokens) if not profiles.is_empty() else {}
     configs = rows.select(CURVE_KEYS).unique(maintain_order=True).iter_rows()
     served = [{"model": m, "quant": q, **_served(curves.get((m, q)), workload)} for m, q in configs]
     frame = pl.DataFrame(served, schema=GEN_SCHEMA)

@@ -69,52 +69,67 @@ def split_measured(rows: pl.DataFrame, opt: HardwareOption) -> tuple[pl.DataFram
 
 
 def _token_scale(workload: Workload) -> pl.Expr:
+    """Workload prompt tokens / the tokens the measured forwards held (1 when the workload keeps the task's)."""
     if workload.prompt_tokens is None:
         return pl.lit(1.0)
     read = pl.coalesce(pl.col("tokens_read_per_query"), pl.col("tokens_in_per_query")).cast(pl.Float64)
     return pl.lit(float(workload.prompt_tokens)) / read
 
 
+def _no_energy(frame: pl.DataFrame) -> list[pl.Expr]:
+    """Measured joules do not carry over to other hardware or other token counts: null them."""
+    return [pl.lit(None, dtype=pl.Float64).alias("energy_j_per_query")] if "energy_j_per_query" in frame.columns else []
+
+
+def _measured(rows: pl.DataFrame, opt: HardwareOption, workload: Workload, overheads: Mapping) -> pl.DataFrame:
+    """In-situ seconds. Scaled to the workload's prompt tokens linearly, but never below the launch floor of
+    its forward passes (forwards x layers x the conservative per-layer overhead; the measured time itself where
+    it was faster than that)."""
+    measured = pl.col("device_s_per_query").cast(pl.Float64)
+    if workload.prompt_tokens is None:
+        seconds, prov, how, extra = measured, "measured", "measured in situ on {}", []
+    else:
+        launch = pl.col("forwards_per_query") * pl.col("n_layers") * overhead_for(opt.kind, overheads).conservative_s
+        floor = pl.min_horizontal(measured, launch.fill_null(0.0))
+        seconds = pl.max_horizontal(measured * _token_scale(workload), floor)
+        prov, extra = "projected", _no_energy(rows)
+        how = f"measured in situ on {{}}, scaled to {workload.prompt_tokens:g} prompt tokens"
+    return rows.with_columns(
+        seconds.alias(SERVICE),
+        seconds.alias(SERVICE + "_optimistic"),
+        pl.lit(prov).alias("cost_provenance"),
+        pl.format(how, pl.col("device_name")).alias("service_source"),
+        *extra,
+    )
+
+
+def _projected(rows: pl.DataFrame, opt: HardwareOption, workload: Workload, overheads: Mapping) -> pl.DataFrame:
+    """Projected seconds (`project_seconds`); a workload's prompt tokens scale the FLOPs and KV bytes of the
+    work before the floors are applied (weight reads and launches stay per forward pass)."""
+    suffix = f", scaled to {workload.prompt_tokens:g} prompt tokens" if workload.prompt_tokens is not None else ""
+    source = pl.format("projected from {}" + suffix, pl.col("device_name")).alias("service_source")
+    tagged = [pl.lit("projected").alias("cost_provenance"), source, *_no_energy(rows)]
+    if opt.spec is None:
+        note = pl.format("measured on {}; {} has no datasheet to project onto", pl.col("device_name"), pl.lit(opt.name))
+        nulls = [pl.lit(None, dtype=pl.Float64).alias(c) for c in (SERVICE, SERVICE + "_optimistic")]
+        return rows.with_columns(*nulls, note.alias("projection_note"), *tagged)
+    r = _token_scale(workload)
+    work = rows.with_columns(
+        pl.col("flops_per_query") * r,
+        (pl.col("pass_bytes") * pl.col("forwards_per_query") + pl.col("kv_bytes_per_query") * r).alias(
+            "bytes_per_query"
+        ),
+    )
+    return project_seconds(work, opt.spec, overhead_for(opt.kind, overheads), out=SERVICE).with_columns(*tagged)
+
+
 def _in_situ(rows: pl.DataFrame, opt: HardwareOption, workload: Workload, overheads: Mapping) -> pl.DataFrame:
     measured, other = split_measured(rows, opt)
-    scaled = workload.prompt_tokens is not None
-    suffix = f", scaled to {workload.prompt_tokens:g} prompt tokens" if scaled else ""
     parts = []
     if not measured.is_empty():
-        seconds = pl.col("device_s_per_query").cast(pl.Float64) * _token_scale(workload)
-        parts.append(
-            measured.with_columns(
-                seconds.alias(SERVICE),
-                seconds.alias(SERVICE + "_optimistic"),
-                pl.lit("projected" if scaled else "measured").alias("cost_provenance"),
-                pl.format("measured in situ on {}" + suffix, pl.col("device_name")).alias("service_source"),
-            )
-        )
+        parts.append(_measured(measured, opt, workload, overheads))
     if not other.is_empty():
-        if opt.spec is None:
-            projected = other.with_columns(
-                pl.lit(None, dtype=pl.Float64).alias(SERVICE),
-                pl.lit(None, dtype=pl.Float64).alias(SERVICE + "_optimistic"),
-                pl.format(
-                    "measured on {}; {} has no datasheet to project onto", pl.col("device_name"), pl.lit(opt.name)
-                ).alias("projection_note"),
-            )
-        else:
-            projected = project_seconds(other, opt.spec, overhead_for(opt.kind, overheads), out=SERVICE)
-            scale = _token_scale(workload)
-            projected = projected.with_columns(pl.col(SERVICE) * scale, pl.col(SERVICE + "_optimistic") * scale)
-        energy = (
-            [pl.lit(None, dtype=pl.Float64).alias("energy_j_per_query")]
-            if "energy_j_per_query" in other.columns
-            else []
-        )
-        parts.append(
-            projected.with_columns(
-                pl.lit("projected").alias("cost_provenance"),
-                pl.format("projected from {}" + suffix, pl.col("device_name")).alias("service_source"),
-                *energy,
-            )
-        )
+        parts.append(_projected(other, opt, workload, overheads))
     if not parts:
         return pl.DataFrame()
     out = pl.concat(parts, how="diagonal_relaxed").with_columns(_option_columns(opt))

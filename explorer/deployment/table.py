@@ -4,7 +4,8 @@
 (records, profiles and ceilings are read by the caller). One row per (configuration, task, hardware), plus one
 row per (configuration, hardware) with task "__mean__" for the mean over tasks when there are several: its
 service time is the mean of the tasks' (a mix of equal shares of each), its latency and memory the largest,
-and it is excluded when any task is. `excluded_reason` marks what cannot be served; `split` separates them.
+and it is excluded when any task is, or is missing. `excluded_reason` marks what cannot be served; `split`
+separates them.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def latest_runs(evals: pl.DataFrame) -> pl.DataFrame:
 
 
 def mean_over_tasks(rows: pl.DataFrame) -> pl.DataFrame:
-    """One "__mean__" row per (configuration, hardware) that has every task (see the module text)."""
+    """One "__mean__" row per (configuration, hardware) (see the module text); one that lacks a task is kept,
+    excluded with the tasks it lacks."""
     tasks = rows.get_column("task").unique()
     if tasks.len() < 2:
         return rows.clear()
@@ -62,12 +64,21 @@ def mean_over_tasks(rows: pl.DataFrame) -> pl.DataFrame:
         pl.when(energy.is_not_null().all()).then(energy.mean()).alias("energy_j_per_query"),
         pl.col("metric").unique().sort().str.join("+").alias("metric"),
     ]  # fmt: skip
-    out = rows.group_by(keys, maintain_order=True).agg(agg).filter(pl.col("n_tasks") == tasks.len())
+    agg.append(pl.col("task").unique().sort().alias("__tasks"))
+    out = rows.group_by(keys, maintain_order=True).agg(agg)
+    wanted = sorted(tasks.to_list())
+    lacking = pl.lit(wanted).list.set_difference(pl.col("__tasks")).list.sort().list.join(", ")
+    reason = (
+        pl.when(pl.col("n_tasks") < len(wanted))
+        .then(pl.format("not measured on every task (missing: {})", lacking))
+        .when(pl.col("excluded_reason") != "")
+        .then(pl.col("excluded_reason"))
+    )
     return out.with_columns(
         pl.lit(MEAN_TASK).alias("task"),
         pl.format("mean({})", pl.col("metric")).alias("metric"),
-        pl.when(pl.col("excluded_reason") != "").then(pl.col("excluded_reason")).alias("excluded_reason"),
-    )
+        reason.alias("excluded_reason"),
+    ).drop("__tasks")
 
 
 def serve(

@@ -70,7 +70,9 @@ class Workload:
     )
     min_replicas: int = _help("per-hour and self-hosted: replicas that stay on however low the traffic", 1)
     autoscale: bool = _help(
-        "per-hour with an hourly_profile: size the fleet hour by hour (else the peak hour's fleet all day)", False
+        "with an hourly_profile: size the fleet hour by hour (else the peak hour's fleet all day); self-hosted: "
+        "only powers replicas down, the peak fleet is still owned",
+        False,
     )
     utilisation_ceiling: float = _help("the busy share a replica may reach at peak (headroom), 0-1", 0.8)
     days_per_month: float = _help("days billed per month", 30.0)

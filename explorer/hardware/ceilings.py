@@ -82,24 +82,20 @@ def read_ceilings(out_dir: str | Path) -> dict[str, dict[str, Any]]:
 def measured_overheads(profiles: pl.DataFrame, ceilings: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
     """Per device name: {"per_layer_s", "device_kind", "model", "quant"} from the batch-1 decode steps of its
     plain-dtype profiles (see the module text); devices without ceilings or such profiles are left out."""
-    from explorer.hardware.work import add_architecture
+    from explorer.hardware.work import add_architecture, matmul_params, pass_bytes
 
     if profiles.is_empty() or "decode_s_per_token" not in profiles.columns:
         return {}
-    rows = add_architecture(
-        profiles.filter(
-            (pl.col("batch_size") == 1)
-            & pl.col("quant").is_in(PLAIN_LEVELS)
-            & pl.col("decode_s_per_token").is_not_null()
-        )
-    )
+    batch1 = (pl.col("batch_size") == 1) & pl.col("quant").is_in(PLAIN_LEVELS)
+    rows = add_architecture(profiles.filter(batch1 & pl.col("decode_s_per_token").is_not_null()))
+    rows = rows.with_columns(matmul_params().alias("__params"), pass_bytes().alias("__bytes"))  # as projected
     out: dict[str, dict] = {}
     for row in rows.iter_rows(named=True):
         ceil = ceilings.get(row["device_name"])
         peak = (ceil or {}).get("matmul_flops", {}).get(row["quant"])
         if not ceil or not peak or not row["n_layers"]:
             continue
-        floor = max(2.0 * row["model_params"] / peak, row["weight_bytes"] / ceil["copy_bytes_per_s"])
+        floor = max(2.0 * row["__params"] / peak, row["__bytes"] / ceil["copy_bytes_per_s"])
         per_layer = max(row["decode_s_per_token"] - floor, 0.0) / row["n_layers"]
         best = out.get(row["device_name"])
         if best is None or per_layer > best["per_layer_s"]:

@@ -60,7 +60,7 @@ def project_seconds(
     optimistic = pl.max_horizontal(compute, memory, launch * overhead.optimistic_s)
     from_efficiency = pl.when(usable).then(pl.max_horizontal(compute, memory) / eff)
     conservative = pl.max_horizontal(optimistic, from_efficiency, launch * overhead.conservative_s)
-    missing = compute.is_null() | layers.is_null()
+    missing = compute.is_null() | layers.is_null() | memory.is_null()  # max_horizontal would skip a null floor
     bound = (
         pl.when(launch * overhead.optimistic_s >= pl.max_horizontal(compute, memory))
         .then(pl.lit("overhead"))
@@ -71,6 +71,8 @@ def project_seconds(
     note = (
         pl.when(layers.is_null())
         .then(pl.lit("layer count unknown (no architecture in the record or the published configs)"))
+        .when(memory.is_null())
+        .then(pl.lit("bytes read unknown (no weight_bytes in the record)"))
         .when(compute.is_null())
         .then(pl.format("{} lists no peak for {}", pl.lit(str(target["name"])), pl.col("compute_precision")))
         .when(~usable)

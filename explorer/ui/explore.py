@@ -24,7 +24,7 @@ import traitlets
 
 from explorer.analysis.frontier import MEAN_TASK
 from explorer.analysis.recommend import format_answer
-from explorer.analysis.report import Inputs, Report, build_report, load_inputs
+from explorer.analysis.report import Inputs, Report, build_report, filter_inputs, load_inputs
 from explorer.charts.frontier import TOOLTIP_FIELDS, chart_data, frontier_chart, relative_chart
 from explorer.charts.views import bill_chart, efficiency_chart
 from explorer.deployment.table import serve
@@ -191,11 +191,21 @@ class ExploreApp(w.VBox):
         finally:
             self._busy = False
 
+    def _selections(self) -> tuple[tuple[str, w.SelectMultiple], ...]:
+        return (("model", self.models), ("quant", self.quants), ("task", self.tasks))
+
     def _filtered(self) -> Inputs:
-        ev = self.inputs.evals
-        keep = pl.col("task").is_in(list(self.tasks.value)) & pl.col("model").is_in(list(self.models.value))
-        return Inputs(ev.filter(keep & pl.col("quant").is_in(list(self.quants.value))), self.inputs.profiles,
-                      self.inputs.ceilings)  # fmt: skip
+        if not all(ctl.value for _, ctl in self._selections()):
+            raise ValueError("no configuration matches the filters")
+        return filter_inputs(self.inputs, self.models.value, self.quants.value, self.tasks.value)
+
+    def flags(self) -> list[str]:
+        """The `explorer frontier` flags that give the numbers shown (filters and target included)."""
+        out = [*self.deploy.flags(), f"--target={self.target.value!r}"]
+        for col, ctl in self._selections():
+            if set(ctl.value) != set(ctl.options):
+                out += [f"--only-{col}={v}" for v in ctl.value]
+        return out + (["--chance-normalised"] if self.chance.value else [])
 
     def build(self) -> Report:
         """The report of the current controls (service times cached per filters and workload service key)."""
@@ -231,9 +241,7 @@ class ExploreApp(w.VBox):
     def _show_answer(self) -> None:
         rep, wl = self.report, self.deploy.workload()
         text = format_answer(rep.answer, wl.queries_per_day).replace(MEAN_TASK, "all tasks")
-        flags = " ".join([*self.deploy.flags(), f"--target={self.target.value:g}"] + (["--chance-normalised"] if
-                         self.chance.value else []))  # fmt: skip
-        cli = f"explorer frontier {Path(self.results_dir).name} {flags}"
+        cli = f"explorer frontier {Path(self.results_dir).name} {' '.join(self.flags())}"
         self.rec_html.value = (
             f"<pre>{html.escape(text)}</pre><small>same numbers: <code>{html.escape(cli)}</code></small>"
         )
@@ -265,7 +273,7 @@ class ExploreApp(w.VBox):
     def _draw(self) -> None:
         view, rep, cost = self.view.value, self.report, self.deploy.cost_axis.value
         shape, self._chart, self._chart_rows = None, None, pl.DataFrame()
-        per_task = rep.frontier.filter(pl.col("task") != MEAN_TASK)
+        per_task = rep.task_rows
         if view == "efficiency":
             self._chart, points = efficiency_chart(per_task.filter(pl.col("efficiency").is_not_null())), per_task.height
         elif view == "bills":
