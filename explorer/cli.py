@@ -9,8 +9,8 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from explorer.cli_analysis import add_analysis_parsers, cmd_frontier
 from explorer.config.spec import SpecError, load_spec, parse_spec
-from explorer.deployment.workload import add_workload_flags
 
 
 def _print_table(out_dir: Path, csv: bool = False, metrics: tuple[str, ...] | None = None) -> int:
@@ -172,83 +172,6 @@ def cmd_ceilings(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_frame(frame, columns: list[str], rows: int = 40) -> None:
-    import polars as pl
-
-    keep = [c for c in columns if c in frame.columns]
-    with pl.Config(tbl_rows=rows, tbl_cols=-1, tbl_width_chars=250, tbl_hide_dataframe_shape=True, fmt_str_lengths=60,
-                   fmt_float="mixed", float_precision=4):  # fmt: skip
-        print(frame.select(keep))
-
-
-PER_HARDWARE = ["hardware", "model", "quant", "replicas", "monthly_usd", "monthly_usd_optimistic", "utilisation",
-                "idle_share", "value", "cost_provenance", "reason"]  # fmt: skip
-
-
-def _frontier_inputs(args: argparse.Namespace):
-    """The results folder's rows (filtered by --only-*), after measuring this machine's ceilings if asked."""
-    from explorer.analysis.report import filter_inputs, load_inputs
-
-    out_dir = Path(args.dir)
-    if args.measure_ceilings:
-        from explorer.runner.measure import device_name
-
-        print(f"measuring the ceilings of this machine ({device_name('cpu')}) into {out_dir}/ceilings")
-        for dtype in ("bfloat16", "float32"):
-            cmd_ceilings(argparse.Namespace(device="cpu", dtype=dtype, out=str(out_dir)))
-    inputs = load_inputs(out_dir)
-    if inputs.evals.is_empty():
-        raise FileNotFoundError(f"no records in {out_dir}/records: run `explorer sweep SPEC.yaml --out {out_dir}`")
-    inputs = filter_inputs(inputs, args.only_model or (), args.only_quant or (), args.only_task or ())
-    if inputs.evals.is_empty():
-        raise ValueError("no records match the --only-model / --only-quant / --only-task filters")
-    return inputs
-
-
-def _print_report(report, args: argparse.Namespace) -> None:
-    import polars as pl
-
-    from explorer.analysis.recommend import format_answer
-
-    w = report.workload
-    mode = f"generation {w.output_tokens} tokens" if w.is_generation else "the measured tasks as scored"
-    print(
-        f"workload: {w.queries_per_day:,.0f} queries/day (peak {w.peak_qps:.3g}/s), {mode}, {w.billing} billing, "
-        f"utilisation ceiling {w.utilisation_ceiling:.0%}; accuracy metric {args.metric}"
-    )
-    print("cheapest deployment per hardware reaching the target:")
-    _print_frame(pl.DataFrame(report.answer["per_hardware"]), PER_HARDWARE)
-    if not report.excluded.is_empty():
-        print(f"excluded ({report.excluded.height} rows; --json lists them all):")
-        ex = report.excluded.filter(pl.col("task") == report.answer["task"])
-        _print_frame(ex, ["model", "quant", "hardware", "excluded_reason"], rows=15)
-    print(format_answer(report.answer, w.queries_per_day))
-
-
-def cmd_frontier(args: argparse.Namespace) -> int:
-    import json
-
-    from explorer.analysis.report import build_report
-    from explorer.charts.common import save_chart
-    from explorer.charts.frontier import frontier_chart
-    from explorer.deployment.workload import workload_from_args
-    from explorer.hardware.catalog import load_catalog
-
-    workload = workload_from_args(args)
-    report = build_report(
-        _frontier_inputs(args), load_catalog(args.catalog), workload, metric=args.metric,
-        target_fraction=args.target, task=args.task, cost=args.cost_axis, chance_normalised=args.chance_normalised,
-    )  # fmt: skip
-    path = save_chart(frontier_chart(report.task_rows, cost=args.cost_axis), args.chart) if args.chart else None
-    if args.json:
-        print(json.dumps(report.to_json(), indent=1, default=str))
-        return 0
-    _print_report(report, args)
-    if path:
-        print(f"chart: {path}")
-    return 0
-
-
 def cmd_app(args: argparse.Namespace) -> int:
     from explorer.ui.app import main as app_main
 
@@ -295,24 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="results folder (ceilings/ inside)")
     p.set_defaults(func=cmd_ceilings)
 
-    p = sub.add_parser(
-        "frontier",
-        help="deployments on every hardware: fleet, monthly bill, frontier and the cheapest that meets the target",
-    )
-    p.add_argument("dir", help="results folder")
-    p.add_argument("--task", help="only this task (default: the mean over tasks)")
-    p.add_argument("--metric", default="acc", help="accuracy metric (default acc; gsm8k uses exact_match)")
-    p.add_argument("--target", type=float, default=0.9, help="the cheapest reaching this share of the best accuracy")
-    p.add_argument("--cost-axis", default="monthly_usd", help="monthly_usd | effective_usd_per_query | usd_per_correct")
-    p.add_argument("--chance-normalised", action="store_true")
-    p.add_argument("--catalog", help="hardware catalog YAML (default data/hardware.yaml)")
-    p.add_argument("--chart", help="also write the frontier chart (.png or .svg)")
-    p.add_argument("--json", action="store_true", help="print the answer and every row as JSON")
-    p.add_argument("--measure-ceilings", action="store_true", help="measure this machine's ceilings first")
-    for what in ("model", "quant", "task"):
-        p.add_argument(f"--only-{what}", action="append", help=f"only this {what} (repeatable; default all)")
-    add_workload_flags(p)
-    p.set_defaults(func=cmd_frontier)
+    add_analysis_parsers(sub, cmd_ceilings)
 
     p = sub.add_parser("app", help="serve the read-only Voila app on a results folder (default data/demo_cpu)")
     p.add_argument("dir", nargs="?", help="results folder (default: EXPLORER_RESULTS or data/demo_cpu)")

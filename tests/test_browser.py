@@ -98,19 +98,24 @@ def set_slider(page, label: str, value: str) -> None:
 
 
 def shown_points(page) -> list[tuple]:
-    """(hardware, config, monthly USD, accuracy) of every point on the chart, from its aria-label, sorted."""
+    """(hardware, where the accuracy comes from, monthly USD, accuracy) of every point, from its aria-label."""
     out = []
     for label in page.evaluate(LABELS_JS):
         fields = dict(part.split(": ", 1) for part in label.split("; "))
         money = float(fields["USD per month (fleet)"].replace(",", ""))
-        out.append((fields["hardware"], fields["model / quantization"], money, float(fields["accuracy"])))
+        out.append((fields["hardware"], fields["accuracy from"], money, float(fields["accuracy"])))
     return sorted(out)
+
+
+def _mark(row: dict) -> str:
+    if row.get("accuracy_provenance") == "reported":
+        return f"reported ({row.get('model_kind') or 'base'})"
+    return "measured"
 
 
 def expected_points(app) -> list[tuple]:
     """The same from the Python side: the chart rows of an ExploreApp with the same control values."""
-    rows = app.chart_rows()
-    return sorted((r["hardware"], f"{r['model']} {r['quant']}", r["monthly_usd"], r["value"]) for r in rows)
+    return sorted((r["hardware"], r["accuracy_mark"], r["monthly_usd"], r["value"]) for r in app.chart_rows())
 
 
 def cli_points(results: Path, flags: list[str]) -> list[tuple]:
@@ -124,7 +129,7 @@ def cli_points(results: Path, flags: list[str]) -> list[tuple]:
     with contextlib.redirect_stdout(out):
         assert main(["frontier", str(results), "--json", *flags]) == 0
     rows = [r for r in json.loads(out.getvalue())["rows"] if r["task"] != "__mean__" and r["monthly_usd"] > 0]
-    return sorted((r["hardware"], f"{r['model']} {r['quant']}", r["monthly_usd"], r["accuracy"]) for r in rows)
+    return sorted((r["hardware"], _mark(r), r["monthly_usd"], r["accuracy"]) for r in rows)
 
 
 def same_points(shown: list[tuple], expected: list[tuple]) -> bool:

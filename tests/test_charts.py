@@ -93,7 +93,10 @@ def test_frontier_chart_encodings() -> None:
         "type": "nominal",
     }
     assert enc["stroke"] == {"field": "hardware", "legend": None, "type": "nominal"}
-    assert enc["shape"]["field"] == "config" and enc["shape"]["type"] == "nominal"
+    # shape: where the accuracy comes from (measured here, reported for a base or an instruct model)
+    assert enc["shape"]["field"] == "accuracy_mark" and enc["shape"]["type"] == "nominal"
+    assert enc["shape"]["scale"] == {"domain": ["measured", "reported (base)", "reported (instruct)"],
+                                     "range": ["circle", "diamond", "triangle-up"]}  # fmt: skip
     assert enc["opacity"] == {"condition": {"param": "pick", "value": 1.0}, "value": 0.35}
     assert spec["title"] == "Accuracy vs USD per month (fleet)"
     assert (spec["width"], spec["height"]) == (520, 340)
@@ -309,7 +312,7 @@ def test_relative_chart() -> None:
     assert points["encoding"]["x"]["scale"]["type"] == "log"
     assert points["encoding"]["y"]["field"] == "relative_accuracy"
     assert points["encoding"]["color"] == {"field": "hardware", "type": "nominal"}
-    assert points["encoding"]["shape"]["field"] == "config"
+    assert points["encoding"]["shape"]["field"] == "accuracy_mark"
     assert spec["datasets"][rule["data"]["name"]] == [{"target": 0.9}]
     assert rule["encoding"]["y"]["field"] == "target"
     rows = spec["datasets"][points["data"]["name"]]
@@ -480,3 +483,31 @@ def test_save_chart_png_and_svg(tmp_path) -> None:
     assert not (tmp_path / "frontier.jpg").exists()
     facets = save_chart(frontier_chart(pl.concat([_frame("t"), _frame("u")])), tmp_path / "facets.svg")
     assert "</svg>" in facets.read_text()
+
+
+def test_reported_accuracy_has_its_own_mark() -> None:
+    from explorer.charts.frontier import chart_data
+
+    frame = pl.DataFrame(
+        {
+            "model": ["a", "b", "c"], "quant": ["bf16"] * 3, "task": ["t"] * 3, "value": [0.5, 0.7, 0.8],
+            "monthly_usd": [10.0, 20.0, 30.0], "accuracy_provenance": ["measured", "reported", "reported"],
+            "model_kind": [None, "base", "instruct"],
+        }
+    )  # fmt: skip
+    assert chart_data(frame)["accuracy_mark"].to_list() == ["measured", "reported (base)", "reported (instruct)"]
+    assert set(chart_data(frame.drop("accuracy_provenance"))["accuracy_mark"]) == {"measured"}
+
+
+def test_quant_chart_encodings() -> None:
+    from explorer.charts.views import quant_chart
+
+    view = pl.DataFrame(
+        {"family": ["llama-2", "qwen2.5"], "model": ["a", "b"], "quant": ["int4 GPTQ", "int4 AutoRound"],
+         "level": ["int4", "int4"], "bill_saved": [0.5, 0.2], "accuracy_lost_points": [0.7, 0.1]}
+    )  # fmt: skip
+    spec = quant_chart(view).to_dict()
+    enc = spec["encoding"]
+    assert enc["x"]["field"] == "bill_saved" and enc["x"]["axis"]["format"] == "%"
+    assert enc["y"]["field"] == "accuracy_lost_points" and enc["color"]["field"] == "family"
+    assert enc["shape"]["field"] == "level" and [r["bill_saved"] for r in _data(spec)] == [0.5, 0.2]

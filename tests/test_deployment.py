@@ -54,7 +54,7 @@ def results(tmp_path: Path) -> Path:
 
 
 def _table(results: Path, workload: Workload) -> pl.DataFrame:
-    inputs = load_inputs(results)
+    inputs = load_inputs(results, reported=False, cost_dirs=())  # the hand-made cells alone
     return deployment_table(inputs.evals, load_catalog(), workload, ceilings=inputs.ceilings, profiles=inputs.profiles)
 
 
@@ -139,7 +139,7 @@ def test_the_answer_baseline_and_saving_by_hand(results: Path) -> None:
 
 
 def test_cli_json_is_the_same_table(results: Path, capsys) -> None:
-    args = ["frontier", str(results), "--json", "--measured-usd-per-hour", "0.5", "--hardware", "L4",
+    args = ["frontier", str(results), "--json", "--no-reported", "--measured-usd-per-hour", "0.5", "--hardware", "L4",
             "--queries-per-day", "20000", "--target", "0.9"]  # fmt: skip
     assert main(args) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -157,7 +157,10 @@ def test_cli_json_is_the_same_table(results: Path, capsys) -> None:
 
 
 def test_cli_text_and_bad_input(results: Path, capsys) -> None:
-    assert main(["frontier", str(results), "--hardware", "L4", "--provider", "gcp", "--task", "arc_easy"]) == 0
+    assert (
+        main(["frontier", str(results), "--no-reported", "--hardware", "L4", "--provider", "gcp", "--task", "arc_easy"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "cheapest deployment per hardware" in out and "projected" in out and "saving:" in out
     assert f"{0.70683 * HOURS:.1f}" in out  # L4 at gcp's listed price, one replica all month
@@ -167,7 +170,7 @@ def test_cli_text_and_bad_input(results: Path, capsys) -> None:
         (["--cost-axis", "monthly"], "unknown cost axis 'monthly' (did you mean 'monthly_usd'"),
         (["--billing", "hourly"], "billing: unknown 'hourly'"),
     ):
-        assert main(["frontier", str(results), *argv]) == 2
+        assert main(["frontier", str(results), "--no-reported", *argv]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1
 
@@ -198,7 +201,7 @@ def _shipped_by_hand(model: str, quant: str) -> tuple[float, float]:
 def test_shipped_demo_results_through_the_whole_pipeline() -> None:
     price = load_catalog().price("c7i.large", "aws")["usd_per_hour"]
     w = Workload(measured_usd_per_hour=price, queries_per_day=10_000)
-    report = build_report(load_inputs(SHIPPED), load_catalog(), w)
+    report = build_report(load_inputs(SHIPPED, reported=False), load_catalog(), w)
     chosen = report.answer["chosen"]
     acc, seconds = _shipped_by_hand("gemma3-270m", "int8")
     # every option is 1 replica at 10k/day; the cheapest price is this machine's (tied with c7i.large, where
@@ -275,10 +278,11 @@ def test_a_configuration_missing_a_task_is_listed_as_excluded_from_the_mean(resu
 
 
 def test_no_traffic_and_no_capacity_reasons_instead_of_crashes(results: Path, capsys) -> None:
-    assert main(["frontier", str(results), "--billing", "per-second", "--queries-per-day", "0",
+    assert main(["frontier", str(results), "--no-reported", "--billing", "per-second", "--queries-per-day", "0",
                  "--hardware", "L4"]) == 0  # fmt: skip
     assert "n/a/query" in capsys.readouterr().out  # no queries: no cost per query, said so
-    doc_args = ["frontier", str(results), "--queries-per-day", "0", "--cost-axis", "effective_usd_per_query", "--json"]
+    doc_args = ["frontier", str(results), "--no-reported", "--queries-per-day", "0", "--cost-axis",
+                "effective_usd_per_query", "--json"]  # fmt: skip
     assert main(doc_args) == 0
     ans = json.loads(capsys.readouterr().out)["answer"]
     assert ans["chosen"] is None and "finite effective_usd_per_query" in ans["reason"] and ans["n_without_cost"] > 0

@@ -223,3 +223,35 @@ def test_real_smollm2() -> None:
     london = _loglik(model, tok, "The capital of France is", " London")
     assert paris > london
     assert paris > -1.0
+
+
+def test_published_shapes_give_the_published_sizes() -> None:
+    """Every architecture a reported model maps to has the nominal size of its name (within 25%: names round,
+    Llama-3.2-1B has 1.24B), and the exact published counts where they are known."""
+    import polars as pl
+
+    from explorer.models.architectures import ARCHITECTURES, param_count
+    from explorer.records.reported import load_reported
+
+    sizes = load_reported().group_by("architecture").agg(pl.col("params_b").first())
+    for arch, nominal in sizes.iter_rows():
+        assert abs(param_count(arch) / 1e9 / nominal - 1) < 0.25, (arch, param_count(arch), nominal)
+    assert param_count("llama-2-7b") == 6_738_415_616  # the published count of Llama-2-7B
+    assert param_count("qwen2.5-0.5b") == 494_032_768 and param_count("llama-3.2-1b") == 1_235_814_400
+    assert param_count("llama-3.1-8b") == 8_030_261_248 and "gemma3-27b" in ARCHITECTURES
+
+
+def test_random_weights_build_fast_tied_and_in_range() -> None:
+    import torch
+
+    from explorer.models.architectures import build_random, param_count
+
+    model, tok = build_random("qwen2.5-0.5b", torch.bfloat16, "cpu")
+    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()  # a tied head: one tensor
+    assert sum(p.numel() for p in model.parameters()) == param_count("qwen2.5-0.5b")
+    layer = model.model.layers[0]
+    assert torch.all(layer.input_layernorm.weight == 1) and 0.01 < float(layer.mlp.up_proj.weight.float().std()) < 0.03
+    with torch.no_grad():
+        logits = model(torch.tensor([[1, 2, 3, 4]])).logits
+    assert torch.isfinite(logits.float()).all()
+    assert len(tok("x" * 50)["input_ids"]) == 50  # the byte-level tokenizer: one token per byte

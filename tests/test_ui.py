@@ -83,7 +83,7 @@ def app(results: Path) -> ExploreApp:
     """This machine (and the baseline H200) at 1M queries/day: a fleet of 1 / 2 / 15 replicas for cheap / mid /
     best (peak 23.1 queries/s x 0.01 / 0.05 / 0.5 s over the 0.8 ceiling); one H200 replica (4 layers x the
     conservative 1.2 ms launch cost per layer) for each."""
-    app = ExploreApp(results)
+    app = ExploreApp(results, reported=False)
     app.deploy.hardware.value = (DEVICE,)
     app.traffic.value = 1e6
     return app
@@ -115,7 +115,7 @@ def _key(row: dict) -> tuple:
 
 
 def test_loads_everything_and_recommends(results: Path, app: ExploreApp) -> None:
-    fresh = ExploreApp(results)
+    fresh = ExploreApp(results, reported=False)
     assert fresh.status.value == ""
     assert set(fresh.tasks.options) == {"task_a", "task_b"}
     assert fresh.deploy.measured_device == DEVICE and DEVICE in fresh.deploy.hardware.value
@@ -259,7 +259,7 @@ def test_export_files(app: ExploreApp, tmp_path: Path) -> None:
 
 
 def test_read_only_hides_free_text_paths_and_exports_as_downloads(results: Path) -> None:
-    app = ExploreApp(results, read_only=True)
+    app = ExploreApp(results, read_only=True, reported=False)
     assert not app.shows(app.dir_text) and not app.shows(app.export_dir) and not app.shows(app.reload)
     assert app.shows(app.price) and app.shows(app.export_buttons["CSV"])
     app.export_buttons["CSV"].click()
@@ -284,7 +284,7 @@ def test_two_machines_outside_the_catalog_are_not_priced_as_one(results: Path) -
     write_record(results, {**_record("other", "other", "int8", "task_a", 0.7, 0.01), "device_name": "OtherCPU"})
     ceil = {"device_name": "OtherCPU", "dtype": "bfloat16", "matmul_flops": 1e12, "copy_bytes_per_s": 4e10}
     atomic_write_text(results / "ceilings" / "OtherCPU_bfloat16.json", json.dumps(ceil))
-    app = ExploreApp(results)
+    app = ExploreApp(results, reported=False)
     assert app.deploy.measured_device is None and DEVICE not in app.deploy.hardware.options
     assert app.status.value == "" and set(app.table["cost_provenance"]) == {"projected"}
 
@@ -332,7 +332,22 @@ def test_sweep_panel_runs_live_and_stop_keeps_finished_cells(tmp_path: Path) -> 
     on_disk = load_evals(tmp_path)
     assert on_disk["cell_id"].unique().to_list() == [first["cell_id"]]  # the finished cell is kept, nothing else
     assert "stopped" in panel.status.value and not panel.run_button.disabled
-    assert panel.jchart.spec is not None  # the frontier of the finished cell was drawn
+    # tiny-random-llama has random weights: its cost is real, its accuracy is never put on a frontier
+    assert panel.jchart.spec is None and "random-weight" in panel.frontier_note
+
+
+def test_sweep_panel_draws_the_frontier_of_real_cells(tmp_path: Path) -> None:
+    """The live frontier of finished real-model cells (the shipped demo records), priced at the panel's rate."""
+    import json
+
+    panel = SweepPanel(out_dir=tmp_path)
+    demo = Path(__file__).resolve().parents[1] / "data" / "demo_cpu" / "records"
+    panel.records = [json.loads(p.read_text()) for p in sorted(demo.glob("*.json"))[:3]]
+    panel._draw_frontier()
+    assert panel.jchart.spec is not None and panel.frontier_note == ""
+    models = {r["model"] for r in panel.records}
+    drawn = {v["model"] for v in panel.jchart.spec["datasets"].values() for v in v if "model" in v}
+    assert drawn == models
 
 
 def test_filters_reach_the_cli_flags(app: ExploreApp, capsys) -> None:

@@ -50,7 +50,8 @@ def select_metric(
     metric: str = "acc",
     per_task: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
-    """One accuracy row per (cell, task): ok rows of `metric` (or the task's own metric from `per_task`).
+    """One accuracy row per (cell, task): ok rows of `metric` (or the task's own metric from `per_task`), never
+    a random-weight cell's.
 
     `per_task` defaults to DEFAULT_TASK_METRICS (e.g. gsm8k -> "exact_match,strict-match"); pass {} to use
     `metric` for every task. Rows with a null value are dropped.
@@ -58,6 +59,8 @@ def select_metric(
     _require(evals, ("task", "metric", "value"), "select_metric")
     mapping = dict(DEFAULT_TASK_METRICS if per_task is None else per_task)
     frame = evals.filter(pl.col("status") == "ok") if "status" in evals.columns else evals
+    if "weights" in frame.columns:  # random weights measure cost; their accuracy means nothing
+        frame = frame.filter(pl.col("weights").ne_missing("random"))
     wanted = pl.col("task").replace_strict(mapping, default=pl.lit(metric), return_dtype=pl.String)
     return frame.filter((pl.col("metric") == wanted) & pl.col("value").is_not_null())
 

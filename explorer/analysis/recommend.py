@@ -68,12 +68,17 @@ def check_cost_axis(cost: str) -> str:
 
 
 def scope_of(table: pl.DataFrame, task: str | None) -> str:
-    """The task the answer is about: `task`, the only task, or the mean over tasks."""
+    """The task the answer is about: `task`, else the mean over the measured rows' tasks (the only one when
+    they have one; reported rows add tasks of their own, which the mean does not take)."""
     tasks = sorted(t for t in table.get_column("task").unique().to_list() if t != MEAN_TASK)
     if task is not None:
         if task not in tasks and task != MEAN_TASK:
             raise ValueError(f"no task {task!r} in the results{did_you_mean(task, tasks)}; tasks: {', '.join(tasks)}")
         return task
+    if "accuracy_provenance" in table.columns:
+        measured = table.filter(pl.col("accuracy_provenance") == "measured")
+        own = sorted(t for t in measured.get_column("task").unique().to_list() if t != MEAN_TASK)
+        tasks = own or tasks
     return tasks[0] if len(tasks) == 1 else MEAN_TASK
 
 

@@ -13,41 +13,69 @@ import polars as pl
 
 from explorer.analysis.frontier import MEAN_TASK
 from explorer.analysis.recommend import ROW_FIELDS, answer, check_cost_axis, scope_of, with_frontier
+from explorer.analysis.reported import reported_for
 from explorer.deployment.options import baseline_name
 from explorer.deployment.table import bill, serve, split
 from explorer.deployment.workload import Workload
 from explorer.hardware.catalog import Catalog
 
 # the answer's row fields, plus what a script filtering the table needs
-JSON_FIELDS = ("accuracy", *ROW_FIELDS, "replicas_optimistic", "on_frontier", "excluded_reason")
+JSON_FIELDS = ("accuracy", *ROW_FIELDS, "replicas_optimistic", "on_frontier", "excluded_reason", "accuracy_provenance",
+               "protocol_group", "model_kind", "quant_level", "quant_method", "quant_backend", "cost_quant",
+               "source", "params_b", "tokenizer")  # fmt: skip
+
+
+REPO = Path(__file__).resolve().parents[2]
+# where the cost of reported architectures was measured on random weights (shipped with the project)
+COST_DIRS = (REPO / "data" / "random_cpu", REPO / "data" / "gpu")
 
 
 @dataclass(frozen=True)
 class Inputs:
-    """What a results folder holds for the analysis."""
+    """What a results folder holds for the analysis, and the reported accuracies to put beside it."""
 
     evals: pl.DataFrame
     profiles: pl.DataFrame
     ceilings: Mapping[str, Mapping[str, Any]]
+    reported: pl.DataFrame | None = None
 
 
-def load_inputs(out_dir: str | Path) -> Inputs:
+def load_inputs(
+    out_dir: str | Path,
+    reported: str | Path | None | bool = True,
+    cost_dirs: Sequence[str | Path] = COST_DIRS,
+) -> Inputs:
+    """The folder's records, profiles and ceilings; the random-weight cells (cost only) and ceilings of
+    `cost_dirs` that exist; and the reported file or folder (True: the shipped data/reported; False/None: none)."""
     from explorer.hardware.ceilings import read_ceilings
+    from explorer.records.reported import load_reported
     from explorer.records.store import load_evals, load_profiles
 
-    return Inputs(load_evals(out_dir), load_profiles(out_dir), read_ceilings(out_dir))
+    here = Path(out_dir).resolve()
+    evals, ceilings = load_evals(out_dir), dict(read_ceilings(out_dir))
+    for folder in [Path(d) for d in cost_dirs if Path(d).is_dir() and Path(d).resolve() != here]:
+        cost = load_evals(folder).filter(pl.col("weights") == "random")
+        evals = pl.concat([evals, cost], how="diagonal_relaxed") if not cost.is_empty() else evals
+        for device, ceil in read_ceilings(folder).items():
+            ceilings.setdefault(device, ceil)
+    table = load_reported(None if reported is True else reported) if reported not in (None, False) else None
+    return Inputs(evals, load_profiles(out_dir), ceilings, table)
 
 
 def filter_inputs(
     inputs: Inputs, models: Sequence[str] = (), quants: Sequence[str] = (), tasks: Sequence[str] = ()
 ) -> Inputs:
-    """Only these models / quantizations / tasks (an empty selection keeps all): the app's filters, and the
-    CLI's --only-model / --only-quant / --only-task."""
+    """Only these models / quantizations / tasks of the measured rows, and these tasks of the reported ones (an
+    empty selection keeps all; random-weight cost cells always stay): the app's filters, the CLI's --only-*."""
     keep = pl.lit(True)
     for col, wanted in (("model", models), ("quant", quants), ("task", tasks)):
         if wanted:
             keep = keep & pl.col(col).is_in(list(wanted))
-    return Inputs(inputs.evals.filter(keep), inputs.profiles, inputs.ceilings)
+    cost = (pl.col("weights") == "random").fill_null(False) if "weights" in inputs.evals.columns else pl.lit(False)
+    rep = inputs.reported
+    if rep is not None and tasks:
+        rep = rep.filter(pl.col("task").is_in(list(tasks)))
+    return Inputs(inputs.evals.filter(keep | cost), inputs.profiles, inputs.ceilings, rep)
 
 
 @dataclass(frozen=True)
@@ -108,14 +136,15 @@ def build_report(
     cost: str = "monthly_usd",
     chance_normalised: bool = False,
     service: pl.DataFrame | None = None,
+    protocols: str | Sequence[str] = "matching",
 ) -> Report:
     """The deployment table of `inputs` for `workload`, its frontier on the `cost` axis and the answer.
     `service`: the `serve` rows of the same inputs and `workload.service_key()`, when the caller cached them."""
     check_cost_axis(cost)
     if service is None:
-        service = serve(
-            inputs.evals, catalog, workload, ceilings=inputs.ceilings, profiles=inputs.profiles, metric=metric
-        )
+        extra = reported_for(inputs.evals, inputs.reported, dict(inputs.ceilings), metric, protocols)
+        service = serve(inputs.evals, catalog, workload, ceilings=inputs.ceilings, profiles=inputs.profiles,
+                        metric=metric, extra=extra)  # fmt: skip
     table = bill(service, catalog, workload, chance_normalised)
     scope_of(table, task)  # an unknown task fails here, with the tasks there are
     _, excluded = split(table)

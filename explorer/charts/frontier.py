@@ -35,6 +35,11 @@ TOOLTIP_FIELDS = (
     "utilisation",
     "idle_share",
     "latency_s",
+    "accuracy_provenance",
+    "model_kind",
+    "quant_method",
+    "quant_backend",
+    "source",
     "cost_provenance",
     "service_source",
 )
@@ -44,8 +49,19 @@ def _unique_ids(frame: pl.DataFrame, col: str) -> bool:
     return col in frame.columns and frame.get_column(col).null_count() == 0 and frame.get_column(col).is_unique().all()
 
 
+ACCURACY_MARKS = alt.Scale(domain=["measured", "reported (base)", "reported (instruct)"],
+                           range=["circle", "diamond", "triangle-up"])  # fmt: skip
+
+
 def _config_label(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_columns(pl.concat_str([pl.col("model"), pl.col("quant")], separator=" ").alias("config"))
+    """`config` = "model quant"; `accuracy_mark` = measured here, or reported (base / instruct model)."""
+    prov = pl.col("accuracy_provenance") if "accuracy_provenance" in frame.columns else pl.lit("measured")
+    kind = pl.col("model_kind") if "model_kind" in frame.columns else pl.lit("base")
+    mark = pl.when(prov == "reported").then(pl.format("reported ({})", kind.fill_null("base")))
+    return frame.with_columns(
+        pl.concat_str([pl.col("model"), pl.col("quant")], separator=" ").alias("config"),
+        mark.otherwise(pl.lit("measured")).alias("accuracy_mark"),
+    )
 
 
 def chart_data(frame: pl.DataFrame, cost: str = "monthly_usd", accuracy: str = ACCURACY) -> pl.DataFrame:
@@ -69,10 +85,11 @@ def frontier_chart(
     facet: str | None = "task",
     title: str | None = None,
 ) -> alt.LayerChart | alt.FacetChart:
-    """Accuracy vs `cost` (log x) for every hardware at once: colour = hardware, shape = model + quantization,
-    filled = cost measured on that hardware, hollow = projected (with a bar from its optimistic to its
-    conservative cost where `{cost}_optimistic` exists), the Pareto frontier as a step line over the
-    `on_frontier` points, a tooltip of the deployment's figures and a click selection "pick".
+    """Accuracy vs `cost` (log x) for every hardware at once: colour = hardware, shape = where the accuracy comes
+    from (measured here; reported, base or instruct model), filled = cost measured on that hardware, hollow =
+    projected (with a bar from its optimistic to its conservative cost where `{cost}_optimistic` exists), the
+    Pareto frontier as a step line over the `on_frontier` points, a tooltip of the deployment's figures and a
+    click selection "pick".
 
     `on_frontier` is computed per task unless the frame has it. Points without a positive cost are left out."""
     data = chart_data(frame, cost, accuracy)
@@ -90,7 +107,7 @@ def frontier_chart(
             y=y,
             color=color,
             stroke=alt.Stroke("hardware:N", legend=None),
-            shape=alt.Shape("config:N", title="model / quantization"),
+            shape=alt.Shape("accuracy_mark:N", scale=ACCURACY_MARKS, title="accuracy from"),
             fillOpacity=alt.FillOpacity("cost_provenance:N", scale=PROVENANCE_FILL, title="cost"),
             tooltip=tooltip(data, (cost, accuracy, *TOOLTIP_FIELDS)),
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
@@ -149,7 +166,7 @@ def relative_chart(
                 title="accuracy / best accuracy",
             ),  # fmt: skip
             color=alt.Color(colour),
-            shape=alt.Shape("config:N", title="model / quantization"),
+            shape=alt.Shape("accuracy_mark:N", scale=ACCURACY_MARKS, title="accuracy from"),
             tooltip=tooltip(data, ("relative_accuracy", "relative_cost", cost, accuracy, *TOOLTIP_FIELDS)),
         )
     )

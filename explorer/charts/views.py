@@ -64,3 +64,26 @@ def efficiency_chart(frame: pl.DataFrame, col: str = "efficiency") -> alt.Chart:
     if multi_task:
         encoding["yOffset"] = alt.YOffset("task:N")
     return alt.Chart(data).mark_bar().encode(**encoding).properties(title="Share of the roofline reached", width=420)
+
+
+QUANT_TIPS = ("family", "model", "study", "quant", "base_quant", "value", "base_value", "accuracy_lost_points",
+              "bill_saved", "hardware", "accuracy_provenance", "cost_provenance")  # fmt: skip
+
+
+def quant_chart(view: pl.DataFrame, title: str | None = None) -> alt.Chart:
+    """What each quantization level buys (`explorer.analysis.claim.quant_view`): bill saved (x) against accuracy
+    lost in points (y) versus the level's own study baseline; colour = model family, shape = level."""
+    require_columns(view, ("bill_saved", "accuracy_lost_points", "family", "level"), "quant_chart")
+    data = chartable(view)
+    return (
+        alt.Chart(data)
+        .mark_point(filled=True, size=80)
+        .encode(
+            x=alt.X("bill_saved:Q", axis=alt.Axis(format="%"), title="bill saved vs its bf16/fp16 baseline"),
+            y=alt.Y("accuracy_lost_points:Q", title="accuracy lost (points)"),
+            color=alt.Color("family:N", title="family", scale=alt.Scale(scheme="tableau10")),
+            shape=alt.Shape("level:N", title="level"),
+            tooltip=tooltip(data, QUANT_TIPS),
+        )
+        .properties(title=title or "What quantization buys: bill saved vs accuracy lost", width=480, height=320)
+    )

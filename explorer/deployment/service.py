@@ -150,7 +150,9 @@ def exclusion_reason(latency_target_s: float | None) -> pl.Expr:
     """Why a row cannot be served (null: it can): no service time, memory, or latency over the target."""
     mem_gb = pl.col("mem_bytes") / GB
     reason = (
-        pl.when(pl.col(SERVICE).is_null())
+        pl.when(pl.col("cost_note").is_not_null())
+        .then(pl.col("cost_note"))
+        .when(pl.col(SERVICE).is_null())
         .then(pl.concat_str(pl.lit("no service time: "), pl.col("projection_note").fill_null("not measured")))
         .when(pl.col("mem_bytes").is_not_null() & (pl.col("need_bytes") > pl.col("mem_bytes")))
         .then(
@@ -208,8 +210,28 @@ def service_table(
     if not parts:
         return pl.DataFrame()
     table = pl.concat(parts, how="diagonal_relaxed")
-    for col in ("projection_note", "gen_reason"):
+    for col in ("projection_note", "gen_reason", "cost_note"):
         if col not in table.columns:
             table = table.with_columns(pl.lit(None, dtype=pl.String).alias(col))
     target = None if workload.is_generation else workload.latency_s
-    return table.with_columns(pl.coalesce(pl.col("gen_reason"), exclusion_reason(target)).alias("excluded_reason"))
+    table = table.with_columns(pl.coalesce(pl.col("gen_reason"), exclusion_reason(target)).alias("excluded_reason"))
+    return _say_random(table)
+
+
+def _say_random(table: pl.DataFrame) -> pl.DataFrame:
+    """A cost timed on random weights of the same shape (reported accuracy beside it) says so in service_source;
+    one re-shaped from another architecture names it."""
+    if "cost_weights" not in table.columns:
+        return table
+    random = pl.col("cost_weights") == "random"
+    origin = pl.col("cost_origin") if "cost_origin" in table.columns else pl.lit(None, dtype=pl.String)
+    source = (
+        pl.when(origin.is_not_null() & pl.col("service_source").fill_null("projected").is_in(["projected"]))
+        .then(origin)
+        .when(origin.is_not_null())
+        .then(pl.format("{}; {}", pl.col("service_source"), origin))
+        .when(random)
+        .then(pl.concat_str(pl.col("service_source"), pl.lit(" (random weights of this shape)")))
+        .otherwise(pl.col("service_source"))
+    )
+    return table.with_columns(source.alias("service_source"))

@@ -28,7 +28,10 @@ _MEAN = ("value", "accuracy_raw", "service_s_per_query", "service_s_per_query_op
 _MAX = ("latency_s", "latency_s_optimistic", "need_bytes", "peak_mem_bytes", "weight_bytes", "model_params",
         "ttft_s", "tpot_s")  # fmt: skip
 _FIRST = ("hardware_kind", "usd_per_hour", "price_source", "mem_bytes", "tdp_w", "idle_w", "capex_usd",
-          "quant_backend", "batch_size_served", "batch_note", "n_layers", "model_ref")  # fmt: skip
+          "quant_backend", "batch_size_served", "batch_note", "n_layers", "model_ref", "accuracy_provenance",
+          "protocol_group", "model_kind", "architecture", "quant_level", "quant_method", "cost_quant",
+          "cost_weights", "harness", "num_fewshot", "params_b")  # fmt: skip
+_JOINED = ("source", "source_doc")  # every source behind a mean over tasks
 
 
 def latest_runs(evals: pl.DataFrame) -> pl.DataFrame:
@@ -40,10 +43,12 @@ def latest_runs(evals: pl.DataFrame) -> pl.DataFrame:
     return evals.sort("started_at", nulls_last=False).unique(subset=keys, keep="last", maintain_order=True)
 
 
-def mean_over_tasks(rows: pl.DataFrame) -> pl.DataFrame:
-    """One "__mean__" row per (configuration, hardware) (see the module text); one that lacks a task is kept,
-    excluded with the tasks it lacks."""
-    tasks = rows.get_column("task").unique()
+def mean_over_tasks(rows: pl.DataFrame, tasks: Sequence[str] | None = None) -> pl.DataFrame:
+    """One "__mean__" row per (configuration, hardware) over `tasks` (default: every task; the tasks of the
+    measured rows when reported ones add others), see the module text; one that lacks a task is kept, excluded
+    with the tasks it lacks."""
+    tasks = pl.Series(sorted(set(tasks if tasks is not None else rows.get_column("task").to_list())))
+    rows = rows.filter(pl.col("task").is_in(tasks.to_list()))
     if tasks.len() < 2:
         return rows.clear()
     keys = [c for c in CONFIG if c in rows.columns]
@@ -63,6 +68,7 @@ def mean_over_tasks(rows: pl.DataFrame) -> pl.DataFrame:
         .alias("excluded_reason"),
         pl.when(energy.is_not_null().all()).then(energy.mean()).alias("energy_j_per_query"),
         pl.col("metric").unique().sort().str.join("+").alias("metric"),
+        *[pl.col(c).drop_nulls().unique().sort().str.join(" | ").alias(c) for c in have(_JOINED)],
     ]  # fmt: skip
     agg.append(pl.col("task").unique().sort().alias("__tasks"))
     out = rows.group_by(keys, maintain_order=True).agg(agg)
@@ -90,16 +96,23 @@ def serve(
     profiles: pl.DataFrame | None = None,
     metric: str = "acc",
     options: Sequence[HardwareOption] | None = None,
+    extra: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Service rows (no fleet yet): every configuration and task on every hardware option of `workload`. Depends
     only on the fields of `Workload.service_key()`, so a caller may cache it and `bill` it for other prices and
-    traffic. `evals`: `load_evals` rows (one metric is selected; the latest run of each cell wins); `ceilings`:
-    `read_ceilings`; `profiles`: `load_profiles` (generation workloads, and the measured per-layer overhead).
-    `options`: the hardware to serve on (default: `hardware_options` of the workload)."""
-    rows = latest_runs(select_metric(evals, metric))
+    traffic. `evals`: `load_evals` rows (one metric is selected; the latest run of each cell wins; random-weight
+    cells carry no accuracy and are left out); `ceilings`: `read_ceilings`; `profiles`: `load_profiles`
+    (generation workloads, and the measured per-layer overhead). `options`: the hardware to serve on (default:
+    `hardware_options` of the workload). `extra`: rows whose accuracy comes from elsewhere, with their cost
+    columns (reported accuracy beside random-weight cost: `explorer.analysis.reported`)."""
+    rows = latest_runs(select_metric(evals, metric)).with_columns(pl.lit("measured").alias("accuracy_provenance"))
+    if extra is not None and not extra.is_empty():
+        rows = pl.concat([rows, extra], how="diagonal_relaxed")
     if rows.is_empty():
         raise ValueError(f"no ok rows with metric {metric!r} (is it the task's metric? see explorer table DIR)")
-    devices = rows.select("device_name", "device_kind").unique()
+    own = rows.filter(pl.col("accuracy_provenance") == "measured")  # the measuring machine is the real rows'
+    devices = (own if own.height else rows).filter(pl.col("device_name").is_not_null())
+    devices = devices.select("device_name", "device_kind").unique()
     profiles = profiles if profiles is not None else pl.DataFrame()
     overheads = measured_overheads(profiles, ceilings or {})
     if options is None:
@@ -117,7 +130,8 @@ def bill(
     """Price service rows at `workload`'s prices (provider, price_scale, measured_usd_per_hour; or those of
     `options`), add the mean over tasks and size every fleet. `accuracy_raw` keeps the accuracy before chance
     normalisation (the cost of pass divides by it)."""
-    devices = [d for d in service.get_column("device_name").unique().to_list() if d]
+    own = service.filter(pl.col("accuracy_provenance") == "measured") if "accuracy_provenance" in service else service
+    devices = [d for d in (own if own.height else service).get_column("device_name").unique().to_list() if d]
     prices = {o.name: o for o in (options if options is not None else hardware_options(catalog, workload, devices))}
     hw = pl.col("hardware")
     priced = service.with_columns(
@@ -130,7 +144,9 @@ def bill(
     )
     if chance_normalised:
         priced = chance_normalise(priced)
-    table = add_fleet(pl.concat([priced, mean_over_tasks(priced)], how="diagonal_relaxed"), workload)
+    measured = priced.filter(pl.col("accuracy_provenance") == "measured") if "accuracy_provenance" in priced else priced
+    tasks = (measured if measured.height else priced).get_column("task").unique().to_list()
+    table = add_fleet(pl.concat([priced, mean_over_tasks(priced, tasks)], how="diagonal_relaxed"), workload)
     unbilled = pl.col("excluded_reason").is_null() & pl.col("monthly_usd").is_null()
     why = "no capex_usd in the catalog to self-host it" if workload.billing == "self-hosted" else "no bill"
     return table.with_columns(

@@ -105,8 +105,8 @@ def efficiency(measured_s: Number, floor_s: Number) -> float:
     return floor_s / measured_s
 
 
-def add_efficiency(evals: pl.DataFrame, ceilings: Mapping[str, Any] | None) -> pl.DataFrame:
-    """Roofline floor and efficiency of every row on the device it was measured on.
+def _own_efficiency(evals: pl.DataFrame, ceilings: Mapping[str, Any] | None) -> pl.DataFrame:
+    """Roofline floor and own efficiency of every row on the device it was measured on.
 
     `ceilings` (measured there): {"matmul_flops": {precision: FLOP/s}, "copy_bytes_per_s": float}, or None.
     Adds the `add_work` columns plus compute_precision, peak_flops_here, floor_s_per_query, roofline_bound
@@ -149,4 +149,21 @@ def add_efficiency(evals: pl.DataFrame, ceilings: Mapping[str, Any] | None) -> p
             .then(pl.format("efficiency {} > 1: ceilings too low or work overcounted; not used", raw.round(3)))
             .alias("efficiency_note"),
         )
+    )
+
+
+def add_efficiency(evals: pl.DataFrame, ceilings: Mapping[str, Any] | None) -> pl.DataFrame:
+    """Roofline floor and efficiency of every row on the device it was measured on (`_own_efficiency`). A row
+    with no time of its own (an architecture too large to measure, re-shaped from a measured one) keeps the
+    efficiency it borrowed (`efficiency_borrowed`), and `efficiency_note` says so."""
+    out = _own_efficiency(evals, ceilings)
+    if "efficiency_borrowed" not in out.columns:
+        return out
+    use = pl.col("efficiency").is_null() & pl.col("efficiency_borrowed").is_not_null()
+    return out.with_columns(
+        pl.when(use).then(pl.col("efficiency_borrowed")).otherwise(pl.col("efficiency")).alias("efficiency"),
+        pl.when(use)
+        .then(pl.lit("borrowed from the measured architecture this one was re-shaped from"))
+        .otherwise(pl.col("efficiency_note"))
+        .alias("efficiency_note"),
     )

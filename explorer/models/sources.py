@@ -55,6 +55,7 @@ class ModelSource:
     gguf_file: str | None = None
     trust_remote_code: bool = False
     name: str = ""
+    tokenizer: str | None = None  # random weights only: a demo alias whose real tokenizer counts the tokens
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -73,6 +74,8 @@ class ModelSource:
             from explorer.models.architectures import ARCH_VERSION, ARCHITECTURES
 
             key.update(arch=ARCHITECTURES[self.ref], version=ARCH_VERSION)
+            if self.tokenizer:
+                key["tokenizer"] = self.tokenizer
         elif self.kind == "hub":
             key.update(revision=self.revision, gguf_file=self.gguf_file)
         elif self.kind == "local":
@@ -167,7 +170,7 @@ def parse_model(entry: str | dict) -> ModelSource:
         return _parse_str(entry)
     if not isinstance(entry, dict):
         raise TypeError(f"model entry must be a string or a mapping, got {type(entry).__name__}")
-    allowed = {"id", "path", "revision", "gguf_file", "trust_remote_code", "name"}
+    allowed = {"id", "path", "revision", "gguf_file", "trust_remote_code", "name", "tokenizer"}
     unknown = set(entry) - allowed
     if unknown:
         raise ValueError(f"unknown model field(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
@@ -189,13 +192,18 @@ def parse_model(entry: str | dict) -> ModelSource:
         raise ValueError(f"'revision' does not apply to the local folder {ref!r}")
     if base.kind == "local" and gguf_file and not (Path(base.ref) / gguf_file).is_file():
         raise ValueError(f"gguf_file {gguf_file!r} not found in {base.ref}")
+    tokenizer = entry.get("tokenizer")
+    if tokenizer is not None and (base.kind != "random" or str(tokenizer) not in DEMO_MODELS):
+        where = "only random-weight models take one" if base.kind != "random" else f"known: {', '.join(DEMO_MODELS)}"
+        raise ValueError(f"model {ref!r}: tokenizer {tokenizer!r} does not apply ({where})")
     return ModelSource(
         kind=base.kind,
         ref=base.ref,
         revision=str(revision) if revision else base.revision,
         gguf_file=gguf_file or base.gguf_file,
         trust_remote_code=bool(entry.get("trust_remote_code", False)),
-        name=str(entry.get("name") or ""),
+        name=str(entry.get("name") or base.name),
+        tokenizer=str(tokenizer) if tokenizer else None,
     )
 
 
@@ -239,7 +247,7 @@ def load_model(
             raise ValueError(f"random-weight model {source.name!r}: load-time quantization does not apply")
         from explorer.models.architectures import build_random
 
-        return build_random(source.ref, dtype, device)
+        return build_random(source.ref, dtype, device, tokenizer=source.tokenizer, log=log)
     where, kwargs = resolve_pretrained(source, log=log)
     places_itself = "device_map" in from_pretrained_kwargs
     if "quantization_config" in from_pretrained_kwargs and not places_itself:

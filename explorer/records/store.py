@@ -68,6 +68,7 @@ EVAL_SCHEMA: dict[str, Any] = {
     "quant_settings": pl.String,
     "versions": pl.String,
     "forward_passes": pl.Int64,
+    "tokenizer": pl.String,
     **ARCH_COLUMNS,
 }
 
@@ -142,10 +143,13 @@ def load_samples(out_dir: str | Path, cell_ids: list[str] | None = None) -> pl.D
 
 
 def evals_table(evals: pl.DataFrame, metrics: tuple[str, ...] | None = None) -> pl.DataFrame:
-    """The CLI's table: the main columns, optionally only some metrics (failed rows always kept)."""
+    """The CLI's table: the main columns, optionally only some metrics (failed rows always kept). A random-weight
+    cell's accuracy is blanked: it measures cost, its accuracy means nothing."""
     frame = evals
     if metrics:
         frame = frame.filter(pl.col("metric").is_in(list(metrics)) | (pl.col("status") != "ok"))
+    random = pl.col("weights").eq_missing("random")
+    frame = frame.with_columns(pl.when(~random).then(pl.col(c)).alias(c) for c in ("value", "stderr"))
     return frame.select(TABLE_COLUMNS)
 
 
@@ -181,6 +185,7 @@ PROFILE_SCHEMA: dict[str, Any] = {
     "repeats": pl.Int64,
     "provenance": pl.String,
     "compute_dtype": pl.String,
+    "tokenizer": pl.String,
     **ARCH_COLUMNS,
 }
 

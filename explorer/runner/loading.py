@@ -33,7 +33,7 @@ def load_quantized(model: dict[str, Any], level: str, device: str, baseline_rss:
     weight_bytes, model_rss_bytes, load_s, quantize_s, device_name, architecture. Raises with a readable message."""
     import torch
 
-    from explorer.models.architectures import architecture_of
+    from explorer.models.architectures import architecture_of, tokenizer_label
     from explorer.models.sources import ModelSource, count_params, load_model
     from explorer.quant.registry import select_backend
     from explorer.runner.measure import device_name, rss_bytes, weight_bytes
@@ -60,4 +60,5 @@ def load_quantized(model: dict[str, Any], level: str, device: str, baseline_rss:
     gc.collect()  # drop load-time temporaries before measuring
     info.update(weight_bytes=weight_bytes(net), model_rss_bytes=rss_bytes() - baseline_rss)
     info["architecture"] = architecture_of(net.config)  # layers, KV heads, ...: what projections need
+    info["tokenizer"] = tokenizer_label(source.kind, source.ref, source.tokenizer)
     return net, tokenizer, info

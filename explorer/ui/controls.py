@@ -77,7 +77,8 @@ class WorkloadControls(w.VBox):
     def set_devices(self, evals: pl.DataFrame) -> None:
         """Offer the measuring machine as a hardware option when it is one machine outside the catalog (priced by
         the `price` slider, a placeholder until the user sets it)."""
-        devices = evals.get_column("device_name").drop_nulls().unique().to_list() if evals.height else []
+        real = evals.filter(pl.col("weights").ne_missing("random")) if "weights" in evals.columns else evals
+        devices = real.get_column("device_name").drop_nulls().unique().to_list() if real.height else []
         outside = sorted(d for d in devices if self.catalog.match_device(d) is None)
         self.measured_device = outside[0] if len(outside) == 1 else None
         options = ([self.measured_device] if self.measured_device else []) + list(self.catalog.names)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,19 +21,27 @@ import ipywidgets as w
 import polars as pl
 import traitlets
 
+from explorer.analysis.claim import claim, quant_view
 from explorer.analysis.frontier import MEAN_TASK
 from explorer.analysis.recommend import format_answer
 from explorer.analysis.report import Inputs, Report, build_report, filter_inputs, load_inputs
+from explorer.analysis.reported import reported_for
 from explorer.charts.frontier import TOOLTIP_FIELDS, chart_data, frontier_chart, relative_chart
-from explorer.charts.views import bill_chart, efficiency_chart
+from explorer.charts.views import bill_chart, efficiency_chart, quant_chart
 from explorer.deployment.table import serve
 from explorer.hardware.catalog import Catalog, load_catalog
 from explorer.records.store import load_samples
-from explorer.ui.common import BIG, _text, download_link, html_table, jupyter_chart, set_chart
+from explorer.ui.common import BIG, _text, html_table, jupyter_chart, set_chart
 from explorer.ui.controls import WorkloadControls
+from explorer.ui.exports import Exports
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-VIEWS = ("frontier", "mean over tasks", "relative", "bills", "efficiency")
+VIEWS = ("frontier", "mean over tasks", "relative", "bills", "quantization", "efficiency")
+REPORTED = (
+    ("reported: matching protocol", "matching"),
+    ("reported: all protocol groups", "all"),
+    ("reported: off", "off"),
+)
 SHORT_TIPS = ("model", "quant", "hardware", "task", "value", "monthly_usd", "cost_provenance")
 ANSWER_COLUMNS = ("hardware", "model", "quant", "replicas", "monthly_usd", "monthly_usd_optimistic", "utilisation",
                   "idle_share", "value", "cost_provenance", "reason")  # fmt: skip
@@ -46,7 +53,7 @@ def default_results_dir() -> Path:
     return Path(os.environ.get("EXPLORER_RESULTS") or REPO_ROOT / "data" / "demo_cpu")
 
 
-class ExploreApp(w.VBox):
+class ExploreApp(Exports, w.VBox):
     """Explore a results folder: set the controls (or their `.value` from Python) and read `report` (table,
     frontier, excluded, answer), `recommendation`, `chart`, `selected` and `samples`. `read_only=True` leaves out
     every free-text path (exports become downloads)."""
@@ -54,9 +61,18 @@ class ExploreApp(w.VBox):
     read_only = traitlets.Bool(False)
     results_dir = traitlets.Unicode()
 
-    def __init__(self, results_dir: str | Path | None = None, read_only: bool = False, catalog: Catalog | None = None):
+    def __init__(
+        self,
+        results_dir: str | Path | None = None,
+        read_only: bool = False,
+        catalog: Catalog | None = None,
+        reported: str | Path | bool = True,
+    ):
+        """`reported`: the reported results beside the measured ones (True: the shipped data/reported; False:
+        none; or a CSV file or folder)."""
         super().__init__(layout=w.Layout(width="100%"))
         self.catalog = catalog or load_catalog()
+        self._reported_source = reported
         self.report: Report | None = None
         self.recommendation: dict[str, Any] | None = None
         self._chart: alt.TopLevelMixin | None = None
@@ -65,6 +81,8 @@ class ExploreApp(w.VBox):
         self._service: dict[tuple, pl.DataFrame] = {}
         self._busy = False
         self._build_controls()
+        if reported is False:  # none loaded: say so, and the CLI line says --no-reported
+            self.reported.value, self.reported.disabled = "off", True
         self.jchart = jupyter_chart()
         self.set_trait("read_only", read_only)
         self.children = self._layout()
@@ -82,6 +100,9 @@ class ExploreApp(w.VBox):
                                     readout_format=".0%", **slider)  # fmt: skip
         self.chance = w.Checkbox(value=False, description="chance-normalised accuracy")
         self.view = w.ToggleButtons(options=VIEWS, value="frontier")
+        self.reported = w.Dropdown(options=REPORTED, value="matching", layout=w.Layout(width="280px"))
+        self.claim_html = w.HTML()
+        self.claim_html.add_class("explorer-claim")
         self.dir_text = w.Text(description="results dir", layout=w.Layout(width="520px"))
         self.reload = w.Button(description="reload", icon="refresh")
         self.export_dir = w.Text(description="export to", layout=w.Layout(width="520px"))
@@ -94,7 +115,7 @@ class ExploreApp(w.VBox):
                              (self.table_html, "frontier-table"), (self.excluded_html, "excluded"),
                              (self.status, "status")):  # fmt: skip
             widget.add_class(f"explorer-{name}")
-        for ctl in (self.tasks, self.models, self.quants, self.chance, self.view, self.target):
+        for ctl in (self.tasks, self.models, self.quants, self.chance, self.view, self.target, self.reported):
             ctl.observe(lambda _: self._refresh(), "value")
         self.deploy.observe(lambda _: self._refresh(), "changed")
         self.reload.on_click(self._on_reload)
@@ -106,7 +127,8 @@ class ExploreApp(w.VBox):
         editable = not self.read_only
         box = w.Layout(flex="0 0 auto", margin="0 12px 6px 0")
         filters = w.VBox(
-            [w.HBox([self.tasks, self.models, self.quants]), self.target, self.chance, self.view], layout=box
+            [w.HBox([self.tasks, self.models, self.quants]), self.reported, self.target, self.chance, self.view],
+            layout=box,
         )
         export = [w.HBox([*self.export_buttons.values()]), *([self.export_dir] if editable else []), self.export_html]
         return [
@@ -114,6 +136,7 @@ class ExploreApp(w.VBox):
             *([w.HBox([self.dir_text, self.reload])] if editable else []),
             w.HBox([filters, w.VBox([self.deploy], layout=box)], layout=w.Layout(flex_flow="row wrap")),
             self.rec_html,
+            self.claim_html,
             self.jchart,
             self.detail_html,
             self.table_html,
@@ -166,19 +189,25 @@ class ExploreApp(w.VBox):
     def _load(self, folder: str) -> None:
         self.dir_text.value = folder
         self.export_dir.value = str(Path(folder) / "exports")
-        self.inputs: Inputs = load_inputs(folder)
+        self.inputs: Inputs = load_inputs(folder, reported=self._reported_source)
         self._service.clear()
         evals = self.inputs.evals
         with self._quiet():
+            real = evals.filter(pl.col("weights").ne_missing("random")) if "weights" in evals.columns else evals
+            reported = self.inputs.reported if self.inputs.reported is not None else pl.DataFrame({"task": []})
             for ctl, col in ((self.tasks, "task"), (self.models, "model"), (self.quants, "quant")):
-                values = sorted(evals.get_column(col).drop_nulls().unique().to_list()) if col in evals else []
-                ctl.options, ctl.value = values, tuple(values)
+                values = set(real.get_column(col).drop_nulls().to_list()) if col in real.columns else set()
+                if col == "task":  # the reported rows' tasks are filtered too (their models have names of their own)
+                    values |= set(reported.get_column("task").cast(pl.String).drop_nulls().to_list())
+                ctl.options, ctl.value = sorted(values), tuple(sorted(values))
             self.deploy.set_devices(evals)
-        ok = evals.filter(pl.col("status") == "ok").get_column("cell_id").n_unique() if evals.height else 0
-        devices = ", ".join(sorted(evals.get_column("device_name").drop_nulls().unique().to_list())) or "none"
+        ok = real.filter(pl.col("status") == "ok").get_column("cell_id").n_unique() if real.height else 0
+        devices = ", ".join(sorted(real.get_column("device_name").drop_nulls().unique().to_list())) or "none"
+        n_rep = self.inputs.reported.height if self.inputs.reported is not None else 0
+        beside = f", beside {n_rep} reported figures (data/reported, each with its source)" if n_rep else ""
         self.header.value = (
             f"<p>{ok} measured cells in <code>{html.escape(Path(folder).name)}</code>, measured on: "
-            f"{html.escape(devices)}. Click a point for its details and per-document results.</p>"
+            f"{html.escape(devices)}{beside}. Click a point for its details and per-document results.</p>"
         )
         self._refresh()
 
@@ -205,6 +234,8 @@ class ExploreApp(w.VBox):
         for col, ctl in self._selections():
             if set(ctl.value) != set(ctl.options):
                 out += [f"--only-{col}={v}" for v in ctl.value]
+        if self.reported.value != "matching":
+            out.append("--no-reported" if self.reported.value == "off" else f"--protocols={self.reported.value}")
         return out + (["--chance-normalised"] if self.chance.value else [])
 
     def build(self) -> Report:
@@ -212,10 +243,13 @@ class ExploreApp(w.VBox):
         inputs, workload = self._filtered(), self.deploy.workload()
         if inputs.evals.filter(pl.col("status") == "ok").is_empty():
             raise ValueError("no configuration matches the filters")
-        key = (self.tasks.value, self.models.value, self.quants.value, workload.service_key())
+        key = (self.tasks.value, self.models.value, self.quants.value, self.reported.value, workload.service_key())
         if key not in self._service:
+            on = self.reported.value != "off"
+            extra = reported_for(inputs.evals, inputs.reported if on else None, dict(inputs.ceilings),
+                                 protocols=self.reported.value if on else "matching")  # fmt: skip
             self._service = {key: serve(inputs.evals, self.catalog, workload, ceilings=inputs.ceilings,
-                                        profiles=inputs.profiles)}  # fmt: skip
+                                        profiles=inputs.profiles, extra=extra)}  # fmt: skip
         return build_report(inputs, self.catalog, workload, target_fraction=self.target.value,
                             cost=self.deploy.cost_axis.value, chance_normalised=self.chance.value,
                             service=self._service[key])  # fmt: skip
@@ -233,7 +267,7 @@ class ExploreApp(w.VBox):
             self.status.value = ""
         except ValueError as exc:
             self.report, self.recommendation = None, None
-            self.rec_html.value = self.table_html.value = self.excluded_html.value = ""
+            self.rec_html.value = self.table_html.value = self.excluded_html.value = self.claim_html.value = ""
             self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
             self.jchart.layout.display = "none"  # no stale chart under an error
             self._chart, self._chart_rows, self._chart_shape = None, pl.DataFrame(), None
@@ -245,6 +279,13 @@ class ExploreApp(w.VBox):
         self.rec_html.value = (
             f"<pre>{html.escape(text)}</pre><small>same numbers: <code>{html.escape(cli)}</code></small>"
         )
+        try:
+            said = claim(
+                rep.table, task=rep.answer["task"], fraction=self.target.value, cost=self.deploy.cost_axis.value
+            )
+            self.claim_html.value = f"<p><b>Against the most accurate:</b> {html.escape(said['sentence'])}</p>"
+        except ValueError as exc:
+            self.claim_html.value = f"<p><i>no comparison: {html.escape(str(exc))}</i></p>"
         per_hw = pl.DataFrame(rep.answer["per_hardware"]) if rep.answer["per_hardware"] else pl.DataFrame()
         self.table_html.value = "<b>cheapest deployment per hardware</b>" + html_table(per_hw, ANSWER_COLUMNS)
         ex = rep.excluded.filter(pl.col("task") == rep.answer["task"])
@@ -279,6 +320,9 @@ class ExploreApp(w.VBox):
         elif view == "bills":
             picks = pl.DataFrame([r for r in rep.answer["per_hardware"] if r.get("monthly_usd") is not None])
             self._chart, points = bill_chart(picks), picks.height
+        elif view == "quantization":
+            table = quant_view(rep.table, task=rep.answer["task"], cost=cost)
+            self._chart, points = quant_chart(table), table.height
         elif view == "relative":
             frame = self._chart_frame(rep.scope_rows)
             self._chart, points = relative_chart(frame, cost=cost, target_fraction=self.target.value), frame.height
@@ -344,44 +388,3 @@ class ExploreApp(w.VBox):
             + f"<b>per-document results</b>: {n_ok}/{self.samples.height} correct"
             + html_table(self.samples, SAMPLE_COLUMNS, max_rows=25)
         )
-
-    # ---------------------------------------------------------------- export
-    def export_bytes(self, fmt: str) -> tuple[bytes, str, str]:
-        """(bytes, filename, mime) of the current table (CSV / Parquet) or chart (PNG / SVG)."""
-        import vl_convert as vlc
-
-        fmt = fmt.lower()
-        flat = self.table.select([c for c, t in self.table.schema.items() if not t.is_nested()])
-        if fmt in ("csv", "parquet"):
-            buf = io.BytesIO()
-            flat.write_csv(buf) if fmt == "csv" else flat.write_parquet(buf)
-            return buf.getvalue(), f"explorer_table.{fmt}", "text/csv" if fmt == "csv" else "application/octet-stream"
-        if self.chart is None:
-            raise ValueError("no chart to export")
-        with alt.data_transformers.disable_max_rows():
-            spec = self.chart.to_dict()
-        if fmt == "png":
-            return vlc.vegalite_to_png(spec, scale=2.0), "explorer_chart.png", "image/png"
-        if fmt == "svg":
-            return vlc.vegalite_to_svg(spec).encode(), "explorer_chart.svg", "image/svg+xml"
-        raise ValueError(f"unknown export format {fmt!r}: csv, parquet, png or svg")
-
-    def export(self, fmt: str, folder: str | Path) -> Path:
-        """Write the current table / chart into `folder`; returns the file."""
-        data, name, _ = self.export_bytes(fmt)
-        out = Path(folder) / name
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(data)
-        return out
-
-    def _on_export(self, fmt: str) -> None:
-        try:
-            data, name, mime = self.export_bytes(fmt)
-            saved = (
-                ""
-                if self.read_only
-                else f" saved to <code>{html.escape(str(self.export(fmt, self.export_dir.value)))}</code>"
-            )
-            self.export_html.value = download_link(data, name, mime) + saved
-        except (ValueError, OSError) as exc:
-            self.export_html.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"

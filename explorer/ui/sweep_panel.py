@@ -97,6 +97,7 @@ class SweepPanel(w.VBox):
         self.status.add_class("explorer-status")
         self.table_html.add_class("explorer-live-table")
         self.jchart = jupyter_chart()
+        self.frontier_note = ""  # why the frontier is not drawn, when it is not
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
         self.children = [
@@ -212,6 +213,9 @@ class SweepPanel(w.VBox):
         ok = [r for r in self.records if r.get("status") == "ok"]
         if not ok:
             return
+        if all(r.get("weights") == "random" for r in ok):
+            self.frontier_note = "frontier not drawn: random-weight cells measure cost only, never accuracy"
+            return self._say(self.frontier_note)
         try:
             evals, catalog, workload = evals_frame(ok), load_catalog(), Workload()
             device, kind = evals["device_name"][0], evals["device_kind"][0] or "cpu"
@@ -225,7 +229,8 @@ class SweepPanel(w.VBox):
             keep = [c for c in wanted if c in front.columns]
             set_chart(self.jchart, frontier_chart(front.select(keep), cost="effective_usd_per_query", title=title))
         except ValueError as exc:  # e.g. no metric named acc yet
-            self._say(f"frontier not drawn: {html.escape(str(exc))}")
+            self.frontier_note = f"frontier not drawn: {exc}"
+            self._say(html.escape(self.frontier_note))
 
     def _say(self, text: str) -> None:
         self.status.value = f"<p>{text}</p>"
