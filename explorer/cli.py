@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from explorer.cli_analysis import add_analysis_parsers, cmd_frontier
+from explorer.cli_cascade import add_cascade_parser
 from explorer.config.spec import SpecError, load_spec, parse_spec
 
 
@@ -219,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ceilings)
 
     add_analysis_parsers(sub, cmd_ceilings)
+    add_cascade_parser(sub)
 
     p = sub.add_parser("app", help="serve the read-only Voila app on a results folder (default data/demo_cpu)")
     p.add_argument("dir", nargs="?", help="results folder (default: EXPLORER_RESULTS or data/demo_cpu)")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -211,6 +213,19 @@ def test_app_offline_chart_price_traffic_and_click(shipped: Path, app_url: str, 
         detail.get_by_text("per-document results").wait_for(timeout=10_000)
         assert re.search(r"\d+/[1-9]\d* correct", detail.inner_text())
         page.screenshot(path=str(ARTIFACTS / "app_after_click.png"), full_page=True)
+
+        # the tiered tab: built on first open, its bill is the one `explorer cascade --json` gives
+        from explorer.ui.tiered import TieredApp
+
+        tiered = TieredApp(shipped)
+        cli = subprocess.run([sys.executable, "-m", "explorer.cli", "cascade", str(shipped), *tiered.flags(), "--json"],
+                             capture_output=True, text=True, check=True)  # fmt: skip
+        usd = json.loads(cli.stdout)["held_out"]["monthly_usd"]
+        page.get_by_role("tab", name="tiered").click()
+        summary = page.locator(".explorer-tiered-summary")
+        summary.get_by_text("held out").wait_for(timeout=30_000)
+        assert f"${usd:,.0f}/month" in summary.inner_text(), summary.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "app_tiered.png"), full_page=True)
         context.close()
     (ARTIFACTS / "browser_timings.json").write_text(json.dumps({"first_paint_s": round(first_paint, 2)}))
     assert first_paint < 15, f"first paint took {first_paint:.1f} s"

@@ -95,8 +95,9 @@ def test_frontier_chart_encodings() -> None:
     assert enc["stroke"] == {"field": "hardware", "legend": None, "type": "nominal"}
     # shape: where the accuracy comes from (measured here, reported for a base or an instruct model)
     assert enc["shape"]["field"] == "accuracy_mark" and enc["shape"]["type"] == "nominal"
-    assert enc["shape"]["scale"] == {"domain": ["measured", "reported (base)", "reported (instruct)"],
-                                     "range": ["circle", "diamond", "triangle-up"]}  # fmt: skip
+    assert enc["shape"]["scale"] == {"domain": ["measured", "reported (base)", "reported (instruct)",
+                                                "cascade (held-out)", "oracle router (bound)"],
+                                     "range": ["circle", "diamond", "triangle-up", "square", "cross"]}  # fmt: skip
     assert enc["opacity"] == {"condition": {"param": "pick", "value": 1.0}, "value": 0.35}
     assert spec["title"] == "Accuracy vs USD per month (fleet)"
     assert (spec["width"], spec["height"]) == (520, 340)

@@ -49,7 +49,7 @@ def _results(folder: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("name", ["explore.ipynb", "run_sweep.ipynb"])
+@pytest.mark.parametrize("name", ["explore.ipynb", "run_sweep.ipynb", "tiered.ipynb"])
 def test_notebooks_are_committed_without_outputs(name: str) -> None:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -81,6 +81,10 @@ app.models.value = ("small",)
 assert set(app.table["model"]) == {"small"}
 app.jchart._vl_selections = {"pick": {"value": {"vlPoint": {"or": [{"cell_id": "small-int4"}]}}, "store": []}}
 assert app.samples.height == 2 and "2/2 correct" in app.detail_html.value
+pages = Pages(app)
+assert pages.tiered is None  # built when its tab is first opened
+pages.selected_index = 1
+assert pages.tiered is not None and "nothing to route" in pages.tiered.status.value  # no per-choice logliks here
 """.replace("RESULTS_EXPECTED", repr(str(results)))
     nb = _run("explore.ipynb", check, {"EXPLORER_RESULTS": str(results)})
     shown = nb.cells[-2].outputs  # the cell that displays the app: a widget view
@@ -94,6 +98,18 @@ assert app.read_only
 assert not app.shows(app.dir_text) and not app.shows(app.export_dir)
 """
     _run("explore.ipynb", check, {"EXPLORER_RESULTS": str(results), "EXPLORER_READ_ONLY": "1"})
+
+
+def test_tiered_notebook_on_the_demo_results() -> None:
+    check = """
+assert tiered.error is None and tiered.report is not None, tiered.error
+first = tiered.report["held_out"]["monthly_usd"]
+tiered.deploy.traffic.value = 1e7
+assert tiered.report["held_out"]["monthly_usd"] > first
+assert len(tiered.report["chain"]) == 2 and "held out" in tiered.summary.value
+"""
+    nb = _run("tiered.ipynb", check, {})
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in nb.cells[-2].outputs)
 
 
 @pytest.mark.slow

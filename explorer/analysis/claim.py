@@ -13,14 +13,13 @@ share of its bill, and what quantization buys per model family (pure Polars over
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
 
 from explorer.analysis.frontier import MEAN_TASK
-from explorer.analysis.recommend import cheapest_at_or_above, check_cost_axis, scope_of
+from explorer.analysis.recommend import cheapest_at_or_above, check_cost_axis, check_fraction, scope_of
 
 BASELINES = ("bf16", "fp16", "fp32")
 
@@ -77,8 +76,7 @@ def claim(
     cost: str = "monthly_usd",
 ) -> dict[str, Any]:
     """The claim for one scope (see the module text) as a JSON-ready dict with its sentence."""
-    if not 0 < fraction <= 1 or math.isnan(fraction):
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    check_fraction(fraction, "fraction")
     check_cost_axis(cost)
     scope = scope_of(table, task)
     rows = _servable(table, scope, cost)

@@ -59,6 +59,13 @@ ROW_FIELDS = (
 _REL_EPS = 1e-12
 
 
+def check_fraction(value: float, name: str = "target fraction") -> float:
+    """A share of an accuracy, in (0, 1]; else one line saying so."""
+    if not 0 < value <= 1 or math.isnan(value):
+        raise ValueError(f"{name} must be in (0, 1], got {value}")
+    return value
+
+
 def check_cost_axis(cost: str) -> str:
     if cost not in COST_AXES:
         raise ValueError(
@@ -110,8 +117,7 @@ def answer(
     cost: str = "monthly_usd",
 ) -> dict[str, Any]:
     """The answer for one scope (see the module text) as a plain dict (JSON-ready)."""
-    if not 0 < target_fraction <= 1 or math.isnan(target_fraction):
-        raise ValueError(f"target fraction must be in (0, 1], got {target_fraction}")
+    check_fraction(target_fraction)
     check_cost_axis(cost)
     scope = scope_of(table, task)
     rows = table.filter(pl.col("task") == scope)

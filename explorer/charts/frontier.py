@@ -49,18 +49,22 @@ def _unique_ids(frame: pl.DataFrame, col: str) -> bool:
     return col in frame.columns and frame.get_column(col).null_count() == 0 and frame.get_column(col).is_unique().all()
 
 
-ACCURACY_MARKS = alt.Scale(domain=["measured", "reported (base)", "reported (instruct)"],
-                           range=["circle", "diamond", "triangle-up"])  # fmt: skip
+ACCURACY_MARKS = alt.Scale(domain=["measured", "reported (base)", "reported (instruct)", "cascade (held-out)",
+                                   "oracle router (bound)"],
+                           range=["circle", "diamond", "triangle-up", "square", "cross"])  # fmt: skip
 
 
 def _config_label(frame: pl.DataFrame) -> pl.DataFrame:
-    """`config` = "model quant"; `accuracy_mark` = measured here, or reported (base / instruct model)."""
+    """`config` = "model quant"; `accuracy_mark` = measured here, or reported (base / instruct model), unless the
+    rows name their own (cascades: `explorer.cascade.report.frontier_rows`)."""
     prov = pl.col("accuracy_provenance") if "accuracy_provenance" in frame.columns else pl.lit("measured")
     kind = pl.col("model_kind") if "model_kind" in frame.columns else pl.lit("base")
     mark = pl.when(prov == "reported").then(pl.format("reported ({})", kind.fill_null("base")))
+    mark = mark.otherwise(pl.lit("measured"))
+    own = pl.col("accuracy_mark") if "accuracy_mark" in frame.columns else pl.lit(None, dtype=pl.String)
     return frame.with_columns(
         pl.concat_str([pl.col("model"), pl.col("quant")], separator=" ").alias("config"),
-        mark.otherwise(pl.lit("measured")).alias("accuracy_mark"),
+        pl.coalesce(own, mark).alias("accuracy_mark"),
     )
 
 

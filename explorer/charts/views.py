@@ -87,3 +87,24 @@ def quant_chart(view: pl.DataFrame, title: str | None = None) -> alt.Chart:
         )
         .properties(title=title or "What quantization buys: bill saved vs accuracy lost", width=480, height=320)
     )
+
+
+def cascade_chart(curve: pl.DataFrame, chosen: float | None = None, title: str | None = None) -> alt.VConcatChart:
+    """A cascade's held-out accuracy, monthly bill and escalation rate against the first tier's threshold (one
+    panel each, shared x), with a rule at the `chosen` threshold. `curve`: `cascade_report(...)["curve"]` rows."""
+    require_columns(curve, ("threshold", "accuracy", "monthly_usd", "escalation_rate"), "cascade_chart")
+    data = chartable(curve.filter(pl.col("threshold").is_finite()))
+    x = alt.X("threshold:Q", title="first tier answers when its confidence >= threshold")
+    panels = []
+    for col, name, fmt in (("accuracy", "accuracy (held out)", ".2f"), ("monthly_usd", "USD per month", "$,.0f"),
+                           ("escalation_rate", "escalation rate", "%")):  # fmt: skip
+        line = alt.Chart(data).mark_line(point=True, interpolate="step-after").encode(
+            x=x, y=alt.Y(f"{col}:Q", title=name, axis=alt.Axis(format=fmt), scale=alt.Scale(zero=False)),
+            tooltip=tooltip(data, ("threshold", "accuracy", "monthly_usd", "escalation_rate", "strong_share")),
+        )  # fmt: skip
+        layers = [line]
+        if chosen is not None and chosen == chosen and abs(chosen) != float("inf"):
+            rule = alt.Chart(pl.DataFrame({"threshold": [float(chosen)]})).mark_rule(strokeDash=[4, 3], color="black")
+            layers.append(rule.encode(x="threshold:Q"))
+        panels.append(alt.layer(*layers).properties(width=480, height=120))
+    return alt.vconcat(*panels).properties(title=title or "Cascade: accuracy, bill and escalation vs threshold")
