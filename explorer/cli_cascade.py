@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,8 @@ def cascade_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if inputs.evals.is_empty():
         raise FileNotFoundError(f"no records in {args.dir}/records: run `explorer sweep SPEC.yaml --out {args.dir}`")
     catalog, workload = load_catalog(args.catalog), workload_from_args(args)
-    service = serve(inputs.evals, catalog, workload, ceilings=inputs.ceilings, profiles=inputs.profiles,
-                    metric=args.metric)  # fmt: skip
-    thresholds = [float(t) for t in args.thresholds.split(",")] if args.thresholds else None
+    service = serve(inputs.evals, catalog, workload, ceilings=inputs.ceilings, profiles=inputs.profiles)
+    thresholds = [_threshold(t) for t in args.thresholds.split(",")] if args.thresholds else None
     return cascade_report(
         bill(service, catalog, workload), load_samples(Path(args.dir)), [m for m in args.chain.split(",") if m],
         args.task, workload, thresholds=thresholds, target_fraction=args.target, signal=args.signal,
@@ -36,8 +36,36 @@ def cascade_from_args(args: argparse.Namespace) -> dict[str, Any]:
     )  # fmt: skip
 
 
+def _threshold(text: str) -> float:
+    """A --thresholds entry: a number, or 'never' (that tier always passes the query on)."""
+    if text.strip().lower() in ("never", "inf"):
+        return math.inf
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"--thresholds: {text!r} is not a number or 'never'") from None
+
+
+def jsonable(report: dict[str, Any]) -> dict[str, Any]:
+    """`report` for JSON: a threshold no confidence reaches is written "never" (JSON has no infinity)."""
+    from explorer.analysis.report import _clean
+
+    def never(v: Any) -> Any:
+        return "never" if isinstance(v, float) and math.isinf(v) else v
+
+    out = {**report, "thresholds": [never(t) for t in report["thresholds"]]}
+    out["curve"] = [{**p, "threshold": never(p["threshold"])} for p in report["curve"]]
+    for part in ("fit", "held_out"):
+        out[part] = {**report[part], "thresholds": [never(t) for t in report[part]["thresholds"]]}
+    return _clean(out)
+
+
 def _usd(v: float | None) -> str:
-    return "-" if v is None else f"${v:,.0f}"
+    return "-" if v is None else f"${v:,.0f}" if abs(v) >= 10 or v == 0 else f"${v:.3g}"
+
+
+def _num(v: float | None, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
 
 
 def _shares(values: list[float | None]) -> str:
@@ -59,17 +87,17 @@ def print_cascade(r: dict[str, Any]) -> None:
     target += (
         "" if r["target_met_on_fit"] is None else ("met)" if r["target_met_on_fit"] else "not met: most accurate)")
     )
-    print(f"thresholds {', '.join(f'{t:.4f}' for t in r['thresholds'])}: {r['thresholds_source']}{target}")
+    print(f"thresholds {', '.join(_num(t, '.4f') for t in r['thresholds'])}: {r['thresholds_source']}{target}")
     print(f"  fit part:  accuracy {f['accuracy']:.3f}, escalation {_shares(f['escalation_rate'])}")
     print(f"  held out:  accuracy {h['accuracy']:.3f}, escalation {_shares(h['escalation_rate'])}, bill "
-          f"{_usd(h['monthly_usd'])}/month, {h['effective_usd_per_query']:.3g} USD/query")  # fmt: skip
+          f"{_usd(h['monthly_usd'])}/month, {_num(h['effective_usd_per_query'], '.3g')} USD/query")  # fmt: skip
     lat = h["latency"]
     per_tier = ", ".join(f"{x:.3g}" for x in lat["by_tier_s"])
     print(f"  latency (held out): p50 {lat['p50_s']:.3g} s, p90 {lat['p90_s']:.3g} s, p99 {lat['p99_s']:.3g} s, "
           f"max {lat['max_s']:.3g} s; answered at tier k after {per_tier} s")  # fmt: skip
     for k, t in enumerate(h["tiers"]):
         print(f"  tier {k} {r['chain'][k]}: {t['share']:.0%} of the traffic, {t['replicas']}x, "
-              f"{_usd(t['monthly_usd'])}/month, {t['utilisation']:.2%} busy")  # fmt: skip
+              f"{_usd(t['monthly_usd'])}/month, {_num(t['utilisation'], '.2%')} busy")  # fmt: skip
     print("references on the held-out documents:")
     for single in r["singles"]:
         print(_line(f"alone: {single['label']}", single))
@@ -100,9 +128,7 @@ def cmd_cascade(args: argparse.Namespace) -> int:
     report = cascade_from_args(args)
     path = save_charts(report, args.chart) if args.chart else None
     if args.json:
-        from explorer.analysis.report import _clean
-
-        print(json.dumps(_clean(report), indent=1, default=str))
+        print(json.dumps(jsonable(report), indent=1, default=str))
         return 0
     print_cascade(report)
     if path:
@@ -115,13 +141,13 @@ def add_cascade_parser(sub) -> None:
     p.add_argument("dir", help="results folder (its samples/ hold the per-document results)")
     p.add_argument("--chain", required=True, help="members in order: model/quant[@hardware],... (2 or more)")
     p.add_argument("--task", required=True, help="the task to route (multiple choice)")
-    p.add_argument("--thresholds", help="t_0,...: tier k answers when its confidence >= t_k (default: fitted)")
+    p.add_argument("--thresholds", help="t_0,...: tier k answers when its confidence >= t_k ('never': it always "
+                   "passes the query on; default: fitted)")  # fmt: skip
     p.add_argument("--target", type=float, default=0.95,
                    help="fit: the cheapest thresholds reaching this share of the best member's accuracy")  # fmt: skip
     p.add_argument("--signal", default="max_prob", help="confidence: max_prob (default) or margin")
     p.add_argument("--seed", type=int, default=0, help="seed of the fit / held-out split")
     p.add_argument("--fit-fraction", type=float, default=0.5, help="share of the documents thresholds are fitted on")
-    p.add_argument("--metric", default="acc", help="accuracy metric of the rows (default acc)")
     p.add_argument("--catalog", help="hardware catalog YAML (default data/hardware.yaml)")
     p.add_argument("--json", action="store_true", help="everything as JSON")
     p.add_argument("--chart", help="also write the frontier (with the cascade) and the threshold curve (.png/.svg)")

@@ -39,7 +39,8 @@ def doc_signals(samples: pl.DataFrame, label: str = "configuration") -> pl.DataF
             "cascades are only supported for multiple-choice tasks"
         )
     rows = rows.filter(pl.col("logliks").is_not_null() & pl.col("correct").is_not_null())
-    shifted = pl.col("logliks").list.eval((pl.element() - pl.element().max()).exp())
+    finite = pl.col("logliks").list.eval(pl.element().fill_null(float("-inf")))  # the worker stores -inf as null
+    shifted = finite.list.eval((pl.element() - pl.element().max()).exp())
     probs = rows.with_columns(shifted.alias("__e")).with_columns(
         pl.col("__e").list.eval(pl.element() / pl.element().sum()).alias("__p")
     )

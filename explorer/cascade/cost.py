@@ -2,9 +2,9 @@
 
 Tier k serves ``reach_share[k]`` of the workload's queries (the same daily shape, scaled), at its own service
 time on its own hardware, with the fleet arithmetic of `explorer.deployment.fleet` (whole replicas, idle
-capacity paid, `min_replicas` always on even for a tier that rarely sees a query). The chain's bill is the sum
-of the tiers' bills. A query answered by tier k waited for tiers 0..k: its latency is the sum of their
-latencies. Projected tiers use the conservative end of their service time.
+capacity paid, `min_replicas` always on even for a tier that rarely sees a query; a tier no query reaches is not
+deployed). The chain's bill is the sum of the tiers' bills. A query answered by tier k waited for tiers 0..k: its
+latency is the sum of their latencies. Projected tiers use the conservative end of their service time.
 """
 
 from __future__ import annotations
@@ -26,7 +26,11 @@ def tier_fleets(members: Sequence[Mapping[str, Any]], shares: Sequence[float], w
     out = []
     for row, share in zip(members, shares, strict=True):
         w = workload.with_(queries_per_day=workload.queries_per_day * share)
-        extra = {k: row.get(k) for k in PASS_THROUGH if row.get(k) is not None}
+        if share <= 0:  # no query reaches it: it is not deployed at all
+            out.append({"share": 0.0, "queries_per_day": 0.0, "replicas": 0, "monthly_usd": 0.0, "utilisation": None,
+                        "idle_share": None, "idle_usd_per_month": 0.0})  # fmt: skip
+            continue
+        extra = {k: row.get(k) for k in PASS_THROUGH if k in row}
         fleet = fleet_for(row["service_s_per_query"], row["usd_per_hour"], w, **extra)
         out.append({"share": share, "queries_per_day": w.queries_per_day, **{k: fleet[k] for k in TIER_FIELDS}})
     return out

@@ -3,10 +3,10 @@
 - `split_docs`: each document's place is decided by sha256("<seed>:<doc_hash>") (its content, not its order), so
   the split is the same for every member and on every machine; the first `fit_fraction` of the documents in that
   order are the fit part, the rest the held-out part. The split (seed, sizes, the fit documents' ids) is recorded.
-- `fit_thresholds`: over a grid of thresholds (every distinct confidence of the fit part for a tier, thinned to
-  `max_per_tier` quantiles for chains of 3 or more, plus "never answers here"), the cheapest bill whose accuracy
-  on the fit part reaches `target_accuracy`; if none does, the most accurate (``target_met: false``). Ties: the
-  more accurate, then the smaller first threshold.
+- `fit_thresholds`: over a grid of thresholds (the distinct confidences of the fit part for a tier, thinned to
+  200 quantiles for 2 tiers, 21 for 3, 8 for 4, plus "never answers here"; at most 4 tiers), the cheapest bill
+  whose accuracy on the fit part reaches `target_accuracy`; if none does, the most accurate (``target_met:
+  false``). Ties: the more accurate, then the smaller first threshold.
 """
 
 from __future__ import annotations
@@ -55,9 +55,15 @@ def candidates(docs: pl.DataFrame, tier: int, signal: str, max_n: int | None = N
     return [*values, NEVER]
 
 
-def grid(docs: pl.DataFrame, signal: str, max_per_tier: int = 21) -> list[tuple[float, ...]]:
+MAX_TIERS = 4
+PER_TIER = {2: 200, 3: 21, 4: 8}  # thresholds tried per tier: at most ~500 chains to simulate
+
+
+def grid(docs: pl.DataFrame, signal: str, max_per_tier: int | None = None) -> list[tuple[float, ...]]:
     n = n_tiers(docs)
-    per = [candidates(docs, k, signal, None if n == 2 else max_per_tier) for k in range(n - 1)]
+    if n > MAX_TIERS:
+        raise CascadeError(f"a chain of {n}: at most {MAX_TIERS} tiers can be fitted (give --thresholds instead)")
+    per = [candidates(docs, k, signal, max(2, max_per_tier or PER_TIER[n])) for k in range(n - 1)]
     return list(itertools.product(*per))
 
 
@@ -66,7 +72,7 @@ def fit_thresholds(
     bill: Callable[[Sequence[float]], float],
     target_accuracy: float,
     signal: str = "max_prob",
-    max_per_tier: int = 21,
+    max_per_tier: int | None = None,
 ) -> dict[str, Any]:
     """The chosen thresholds and their outcome on the fit part (see the module text); `bill(reach_share)` prices
     a chain's traffic shares."""

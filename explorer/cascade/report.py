@@ -121,7 +121,7 @@ def _curve(fit, held, members, thresholds, signal, workload) -> list[dict[str, A
     """Tier 0's threshold swept over its fit-part candidates (the others as chosen), each point on held-out."""
     bill = _biller(members, workload)
     points = []
-    for t0 in [0.0, *candidates(fit, 0, signal)]:
+    for t0 in [0.0, *candidates(fit, 0, signal, 200)]:
         ts = [t0, *thresholds[1:]]
         r = simulate(held, ts, signal)
         points.append({"threshold": t0, "accuracy": r["accuracy"], "monthly_usd": bill(r["reach_share"]),

@@ -93,7 +93,8 @@ def cascade_chart(curve: pl.DataFrame, chosen: float | None = None, title: str |
     """A cascade's held-out accuracy, monthly bill and escalation rate against the first tier's threshold (one
     panel each, shared x), with a rule at the `chosen` threshold. `curve`: `cascade_report(...)["curve"]` rows."""
     require_columns(curve, ("threshold", "accuracy", "monthly_usd", "escalation_rate"), "cascade_chart")
-    data = chartable(curve.filter(pl.col("threshold").is_finite()))
+    t = pl.col("threshold").cast(pl.Float64, strict=False)  # "never" (JSON) or inf: no point on a threshold axis
+    data = chartable(curve.with_columns(t).filter(t.is_finite()))
     x = alt.X("threshold:Q", title="first tier answers when its confidence >= threshold")
     panels = []
     for col, name, fmt in (("accuracy", "accuracy (held out)", ".2f"), ("monthly_usd", "USD per month", "$,.0f"),

@@ -72,7 +72,8 @@ def _self_hosted(frame: pl.DataFrame, busy_s: pl.Expr, paid_s: pl.Expr, replicas
     measured_j = pl.col("energy_j_per_query").cast(pl.Float64) if "energy_j_per_query" in frame.columns else None
     has_j = (measured_j.is_not_null() & measured_j.is_not_nan()) if measured_j is not None else pl.lit(False)
     tdp = pl.col("tdp_w").cast(pl.Float64)
-    busy_j = pl.when(has_j).then(measured_j * w.queries_per_month).otherwise(busy_s * tdp)
+    tdp_j = busy_s * tdp
+    busy_j = tdp_j if measured_j is None else pl.when(has_j).then(measured_j * w.queries_per_month).otherwise(tdp_j)
     idle_w = pl.col("idle_w").cast(pl.Float64) if "idle_w" in frame.columns else pl.lit(None, dtype=pl.Float64)
     idle_j = (paid_s - busy_s).clip(lower_bound=0.0) * pl.coalesce(idle_w, tdp * w.idle_power_fraction)
     return {

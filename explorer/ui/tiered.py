@@ -9,6 +9,7 @@ one named), the thresholds or "fit them for me" at a target share of the best me
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 from typing import Any
 
@@ -137,11 +138,18 @@ class TieredApp(w.VBox):
             self.error = None
             self._draw()
         except (CascadeError, WorkloadError, ValueError) as exc:
-            self.report, self.error = None, str(exc)
-            self.status.value = f"<p class='explorer-error'>cannot build this cascade: {html.escape(str(exc))}</p>"
-            self.summary.value = ""
+            self._fail(str(exc))
+        except Exception as exc:  # noqa: BLE001 (a viewer gets one line, never a traceback)
+            self._fail(f"{type(exc).__name__}: {exc}")
         finally:
             self._busy = False
+
+    def _fail(self, message: str) -> None:
+        """Nothing of an earlier cascade stays on the page under the error."""
+        self.report, self.error, self.chart, self.curve_chart = None, message, None, None
+        self.status.value = f"<p class='explorer-error'>cannot build this cascade: {html.escape(message)}</p>"
+        self.summary.value = self.flags_html.value = ""
+        self.jchart.chart = self.curve_jchart.chart = None
 
     def _draw(self) -> None:
         r = self.report
@@ -162,12 +170,13 @@ def _usd(v: float | None) -> str:
 def summary_html(r: dict[str, Any]) -> str:
     """The cascade in a few lines: held-out vs fit accuracy, escalation, bill, latency, references, metrics."""
     h, f, s = r["held_out"], r["fit"], r["split"]
-    esc = ", ".join(f"{e:.0%}" for e in h["escalation_rate"] if e is not None)
+    esc = ", ".join("-" if e is None else f"{e:.0%}" for e in h["escalation_rate"])
     best = max(r["singles"], key=lambda x: x["accuracy"])
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     rows = [
         f"<b>{html.escape(' → '.join(r['chain']))}</b> on {html.escape(r['task'])}, thresholds "
-        f"{', '.join(f'{t:.3f}' for t in r['thresholds'])} ({html.escape(r['thresholds_source'])})",
+        f"{', '.join('never' if math.isinf(t) else f'{t:.3f}' for t in r['thresholds'])} "
+        f"({html.escape(r['thresholds_source'])})",
         f"held out ({s['n_held_out']} documents): accuracy <b>{h['accuracy']:.3f}</b> (fit part, {s['n_fit']} "
         f"documents: {f['accuracy']:.3f}); escalation {esc}; bill <b>{_usd(h['monthly_usd'])}/month</b>; latency "
         f"p50 {h['latency']['p50_s']:.3g} s, p99 {h['latency']['p99_s']:.3g} s",
