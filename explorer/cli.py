@@ -1,5 +1,15 @@
 """Command line: `explorer sweep SPEC.yaml --out DIR`, `explorer table DIR`, `explorer frontier DIR`, `explorer demo`,
-`explorer profile`, `explorer ceilings`, `explorer app`."""
+`explorer profile`, `explorer ceilings`, `explorer app`.
+
+Exit codes of `explorer sweep` and `explorer demo` (scripts and CI can rely on them):
+  0    every cell of the spec is ok (cells already ok from an earlier run count as ok);
+  1    some cells failed (one `failed cell:` line each on stderr: model, quant, task, reason; failed cells
+       kept by --skip-failed count as failed), or the sweep could not write its files (disk full, a folder
+       not writable: one `error:` line; the records already written are intact);
+  2    bad input, refused before anything runs: the spec, a quantization level this device cannot do, bad
+       benchmark data (file and line named), --out not a writable folder;
+  130  interrupted (Ctrl-C): finished cells are kept, the same command resumes.
+Other commands: 0 ok, 2 bad input; each command's help names any other code."""
 
 from __future__ import annotations
 
@@ -11,14 +21,20 @@ from pathlib import Path
 
 from explorer.cli_analysis import add_analysis_parsers, cmd_frontier
 from explorer.cli_cascade import add_cascade_parser
+from explorer.cli_check import add_check_parser, add_reproduce_parser
 from explorer.config.spec import SpecError, load_spec, parse_spec
 
 
-def _print_table(out_dir: Path, csv: bool = False, metrics: tuple[str, ...] | None = None) -> int:
+def _print_table(
+    out_dir: Path, csv: bool = False, metrics: tuple[str, ...] | None = None, list_failed: bool = True
+) -> int:
     import polars as pl
 
+    from explorer.records.integrity import damage_lines
     from explorer.records.store import evals_table, load_evals
 
+    for line in damage_lines(out_dir):  # never used, never dropped silently
+        print(line, file=sys.stderr)
     evals = load_evals(out_dir)
     if evals.is_empty():
         print(f"no records in {out_dir}/records: run `explorer sweep SPEC.yaml --out {out_dir}` first", file=sys.stderr)
@@ -30,7 +46,7 @@ def _print_table(out_dir: Path, csv: bool = False, metrics: tuple[str, ...] | No
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, fmt_str_lengths=40, tbl_hide_dataframe_shape=True):
         print(table)
     failed = evals.filter(pl.col("status") != "ok").select("model", "quant", "task", "error").unique()
-    for row in failed.iter_rows(named=True):
+    for row in failed.iter_rows(named=True) if list_failed else ():
         print(f"failed: {row['model']} {row['quant']} {row['task']}: {row['error']}")
     return 0
 
@@ -42,17 +58,40 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _run(spec, out_dir: Path, args: argparse.Namespace) -> int:
-    from explorer.launcher.sweep import run_sweep
+    """Run the sweep; the exit code says whether every cell is ok (see the module text)."""
+    from explorer.launcher.sweep import SweepWriteError, run_sweep
+
+    failed: list[dict] = []  # this run's failed records, then the failed ones --skip-failed kept
+
+    def on_record(record: dict) -> None:
+        if record.get("status") != "ok":
+            failed.append(record)
 
     t0 = time.perf_counter()
-    counts = run_sweep(spec, out_dir, progress=not args.quiet, retry_failed=not args.skip_failed)
+    try:
+        counts = run_sweep(
+            spec,
+            out_dir,
+            progress=not args.quiet,
+            retry_failed=not args.skip_failed,
+            on_record=on_record,
+            on_plan=lambda plan: failed.extend(plan.skipped_failed),
+        )
+    except SweepWriteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     wall = time.perf_counter() - t0
     print(
         f"\nsweep finished in {wall:.0f} s: {counts['ok']} ok, {counts['failed']} failed, "
         f"{counts['skipped']} already done; records in {out_dir / 'records'}"
     )
-    _print_table(out_dir, metrics=("acc", "acc_norm", "exact_match,strict-match"))
-    return 0
+    _print_table(out_dir, metrics=("acc", "acc_norm", "exact_match,strict-match"), list_failed=False)
+    if failed:  # the count first, then one line per cell: the last line names a reason
+        total = counts["ok"] + counts["failed"] + counts["skipped"]
+        print(f"{len(failed)} of {total} cells failed (exit 1); run the same command again to retry:", file=sys.stderr)
+    for r in sorted(failed, key=lambda r: (str(r.get("model")), str(r.get("quant")), str(r.get("task")))):
+        print(f"failed cell: {r.get('model')} {r.get('quant')} {r.get('task')}: {r.get('error')}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def demo_spec_text() -> str:
@@ -77,8 +116,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"demo: models {spec.models} x quantizations {spec.quantizations} x tasks {spec.tasks}, limit {spec.limit}")
     out = Path(args.out)
     code = _run(spec, out, args)
-    if code == 0:
-        _demo_frontier(out)
+    if code == 0 or (code == 1 and any(p.is_file() for p in (out / "records").glob("*.json"))):
+        try:  # some cells may have failed: the answer over the others (it says when none is ok)
+            _demo_frontier(out)
+        except OSError as exc:
+            print(f"error: no frontier: cannot write to {out}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
     return code
 
 
@@ -174,9 +217,9 @@ def cmd_ceilings(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    from explorer.ui.app import main as app_main
+    from explorer.ui.app import run_app
 
-    return app_main(args.dir, port=args.port, open_browser=not args.no_browser)
+    return run_app(args.dir, port=args.port, open_browser=not args.no_browser, max_kernels=args.max_kernels)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,7 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quiet", action="store_true", help="no progress bar")
         p.add_argument("--skip-failed", action="store_true", help="do not retry cells recorded as failed")
 
-    p = sub.add_parser("sweep", help="run a sweep spec (resumable: finished cells are skipped)")
+    p = sub.add_parser(
+        "sweep",
+        help="run a sweep spec (resumable: finished cells are skipped)",
+        description="Run every model x quantization x task cell of a spec; finished cells are skipped.",
+        epilog="exit codes: 0 every cell ok (already-ok cells count as ok); 1 some cells failed (one line each "
+        "on stderr) or the sweep could not write its files; 2 bad input, refused before anything runs (spec, a "
+        "level this device cannot do, bad benchmark data, --out not a writable folder); 130 interrupted",
+    )
     p.add_argument("spec", help="sweep spec YAML")
     p.add_argument("--out", required=True, help="results folder")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (overrides the spec)")
@@ -221,11 +271,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_analysis_parsers(sub, cmd_ceilings)
     add_cascade_parser(sub)
+    add_check_parser(sub)
+    add_reproduce_parser(sub)
 
     p = sub.add_parser("app", help="serve the read-only Voila app on a results folder (default data/demo_cpu)")
     p.add_argument("dir", nargs="?", help="results folder (default: EXPLORER_RESULTS or data/demo_cpu)")
     p.add_argument("--port", type=int, default=8866)
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.add_argument("--max-kernels", type=int, default=8,
+                   help="viewers served at once, one kernel each (~310 MB); more get a busy page")  # fmt: skip
     p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("table", help="print the evals table of a results folder")

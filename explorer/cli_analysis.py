@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +35,10 @@ def _inputs(args: argparse.Namespace):
     if getattr(args, "measure_ceilings", False) and _measure is not None:
         for dtype in ("bfloat16", "float32"):
             _measure(argparse.Namespace(device="cpu", dtype=dtype, out=str(out_dir)))
+    from explorer.records.integrity import damage_lines
+
+    for line in damage_lines(out_dir):  # damaged files are never used: say so, never drop them silently
+        print(line, file=sys.stderr)
     reported = False if args.no_reported else (args.reported or True)
     inputs = load_inputs(out_dir, reported=reported, cost_dirs=[*COST_DIRS, *(args.cost_dir or [])])
     if inputs.evals.is_empty():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,12 @@ def cascade_from_args(args: argparse.Namespace) -> dict[str, Any]:
     from explorer.deployment.table import bill, serve
     from explorer.deployment.workload import workload_from_args
     from explorer.hardware.catalog import load_catalog
+    from explorer.records.integrity import damage_lines
     from explorer.records.reported import load_reported
     from explorer.records.store import load_samples
 
+    for line in damage_lines(Path(args.dir)):
+        print(line, file=sys.stderr)
     inputs = load_inputs(args.dir, reported=False, cost_dirs=())
     if inputs.evals.is_empty():
         raise FileNotFoundError(f"no records in {args.dir}/records: run `explorer sweep SPEC.yaml --out {args.dir}`")

@@ -18,6 +18,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from explorer.ui.app import stop_process_tree
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -159,8 +161,7 @@ def app_url(shipped: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         wait_for_log(log, "is filled with 1 kernel")  # the preheated kernel a visitor gets (voila.json)
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop_process_tree(proc)  # Voila's group and its kernels
 
 
 def test_app_offline_chart_price_traffic_and_click(shipped: Path, app_url: str, tmp_path: Path) -> None:
@@ -297,8 +298,7 @@ def test_redraw_with_10k_configurations(tmp_path: Path) -> None:
             page.screenshot(path=str(ARTIFACTS / "app_10k.png"))
             context.close()
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop_process_tree(proc)  # Voila's group and its kernels
     medians = {k: round(statistics.median(v), 1) for k, v in timings.items()}
     ARTIFACTS.mkdir(exist_ok=True)
     report = {"first_paint_s": round(paint, 2), "median_ms": medians, "all_ms": timings}

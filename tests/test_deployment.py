@@ -190,6 +190,30 @@ def test_latest_run_wins(results: Path) -> None:
     assert big.height == 1 and big["value"].item() == 0.7 and big["service_s_per_query"].item() == 0.2
 
 
+def test_a_smaller_rerun_never_replaces_more_documents_and_few_shot_stays_apart(results: Path) -> None:
+    later = "2099-01-01T00:00:00+00:00"
+    write_record(results, {**_record("g", "big", "bf16", 0.9, 0.3), "n_docs": 5, "started_at": later})
+    write_record(results, {**_record("h", "small", "bf16", 0.65, 0.02), "num_fewshot": 5, "started_at": later})
+    table = _table(results, Workload(measured_usd_per_hour=1.0, hardware=("L4",))).filter(
+        (pl.col("hardware") == DEVICE) & (pl.col("task") == "arc_easy")
+    )
+    big = table.filter(pl.col("model") == "big")
+    assert big["value"].to_list() == [0.6]  # the 10-document run, not the later 5-document one
+    small = table.filter((pl.col("model") == "small") & (pl.col("quant") == "bf16")).sort("value")
+    assert small["value"].to_list() == [0.55, 0.65]  # 0-shot and 5-shot: two protocols, both kept
+
+
+def test_nothing_beats_chance_gives_no_answer_and_says_why(results: Path) -> None:
+    for cid, model in (("a", "big"), ("b", "small"), ("c", "small")):  # every accuracy below chance (0.25)
+        write_record(results, _record(cid, model, "int4" if cid == "c" else "bf16", 0.2, 0.01))
+    inputs = load_inputs(results, reported=False, cost_dirs=())
+    report = build_report(inputs, load_catalog(), Workload(), task="arc_easy", chance_normalised=True)
+    ans = report.answer
+    assert ans["chosen"] is None and "no configuration beats chance on arc_easy" in ans["reason"]
+    assert ans["best_accuracy"] == pytest.approx((0.2 - 0.25) / 0.75)
+    assert all(p["reason"] == "nothing beats chance" for p in ans["per_hardware"])
+
+
 def _shipped_by_hand(model: str, quant: str) -> tuple[float, float]:
     """(mean acc, mean device s per query) over the shipped records of one configuration, read as plain JSON."""
     recs = [json.loads(p.read_text()) for p in (SHIPPED / "records").glob("*.json")]

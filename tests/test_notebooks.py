@@ -91,13 +91,27 @@ assert pages.tiered is not None and "nothing to route" in pages.tiered.status.va
     assert any("application/vnd.jupyter.widget-view+json" in out.get("data", {}) for out in shown)
 
 
-def test_explore_notebook_read_only(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"EXPLORER_READ_ONLY": "1"},
+        {"VOILA_PREHEAT": "True", "VOILA_BASE_URL": "/"},  # a preheated Voila kernel (explorer app)
+        {"VOILA_PREHEAT": "False", "SERVER_SOFTWARE": "voila/0.5.13"},  # /voila/render (Binder, Jupyter)
+    ],
+)
+def test_explore_notebook_read_only(tmp_path: Path, env: dict[str, str]) -> None:
     results = _results(tmp_path / "results")
     check = """
-assert app.read_only
-assert not app.shows(app.dir_text) and not app.shows(app.export_dir)
+assert app.read_only and READ_ONLY
+assert app.dir_text is None and app.export_dir is None and app.reload is None
 """
-    _run("explore.ipynb", check, {"EXPLORER_RESULTS": str(results), "EXPLORER_READ_ONLY": "1"})
+    _run("explore.ipynb", check, {"EXPLORER_RESULTS": str(results), **env})
+
+
+def test_explore_notebook_under_voila_is_read_write_only_when_asked(tmp_path: Path) -> None:
+    results = _results(tmp_path / "results")
+    check = "assert not app.read_only and app.shows(app.dir_text)"
+    _run("explore.ipynb", check, {"EXPLORER_RESULTS": str(results), "VOILA_BASE_URL": "/", "EXPLORER_READ_ONLY": "0"})
 
 
 def test_tiered_notebook_on_the_demo_results() -> None:

@@ -58,3 +58,16 @@ def test_cuda_backends_follow_what_is_installed() -> None:
     else:
         assert select_backend("nf4", "cuda").name == "bitsandbytes-nf4"
         assert select_backend("int8", "cuda").name == "bitsandbytes-llm.int8"
+
+
+def test_plan_time_check_and_backend_versions() -> None:
+    from importlib.metadata import version
+
+    from explorer.quant.registry import check_levels, package_version
+
+    check_levels(["fp32", "bf16", "int8", "int4"], "cpu")
+    with pytest.raises(QuantizationError, match=r"quantization 'nf4' is not available on cpu"):
+        check_levels(["bf16", "nf4"], "cpu")
+    assert select_backend("int8", "cpu").versions() == {"torchao": version("torchao")}
+    assert select_backend("bf16", "cpu").versions() == {}
+    assert package_version("no-such-distribution-xyz") == "not installed"

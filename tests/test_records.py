@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -91,9 +92,16 @@ def test_samples_roundtrip(tmp_path) -> None:
         }
         for i in range(3)
     ]
-    files.write_samples(tmp_path, "a", rows)
-    files.write_samples(tmp_path, "b", [])
+    for cid, cell_rows in (("a", rows), ("b", [])):  # samples first, then the record that counts them
+        written = files.write_samples(tmp_path, cid, cell_rows)
+        assert (
+            written.lines == len(cell_rows) and written.sha256 == hashlib.sha256(written.path.read_bytes()).hexdigest()
+        )
+        files.write_record(tmp_path, _record(cid, n_docs=len(cell_rows), samples_lines=written.lines,
+                                             samples_sha256=written.sha256))  # fmt: skip
+    files.write_samples(tmp_path, "orphan", rows)  # no record (a killed worker's, a moved record's): not used
     samples = load_samples(tmp_path)
     assert samples.height == 3 and samples["logliks"].to_list()[0] == [-1.0, -2.0]
+    assert set(samples["cell_id"]) == {"a"}
     assert load_samples(tmp_path, cell_ids=["b"]).height == 0
     assert evals_frame([]).height == 0

@@ -226,3 +226,20 @@ def test_random_accuracy_never_leaks_and_protocols_stay_apart(tmp_path: Path, ca
     assert rows and all(r["accuracy_provenance"] == "reported" and r["cost_provenance"] for r in rows)
     assert main(["table", str(tmp_path)]) == 0
     assert "0.99" not in capsys.readouterr().out  # the table command blanks a random cell's accuracy
+
+
+def test_reported_rows_get_their_tasks_chance_for_chance_normalising(capsys) -> None:
+    """BoolQ has 2 choices: a reported 0.884 is (0.884 - 0.5) / 0.5 = 0.768 chance-normalised, like measured rows."""
+    from explorer.cli import main
+
+    shipped = Path(__file__).resolve().parents[1] / "data" / "demo_cpu"
+    assert main(["frontier", str(shipped), "--task", "boolq", "--chance-normalised", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert main(["frontier", str(shipped), "--task", "boolq", "--json"]) == 0
+    raw = json.loads(capsys.readouterr().out)["rows"]
+    key = lambda r: (r["model"], r["quant"], r["hardware"], r["task"])  # noqa: E731
+    plain = {key(r): r["accuracy"] for r in raw if r["task"] == "boolq"}
+    reported = [r for r in rows if r["accuracy_provenance"] == "reported" and r["task"] == "boolq"]
+    assert reported
+    for r in reported:
+        assert r["accuracy"] == pytest.approx((plain[key(r)] - 0.5) / 0.5)

@@ -76,3 +76,36 @@ def test_python_construction_checks() -> None:
     spec = SweepSpec(models=["tiny-random-llama"], quantizations="int4", tasks="explorer_pattern")
     assert spec.quantizations == ["int4"] and spec.tasks == ["explorer_pattern"]
     assert SweepSpec.field_help()["limit"].startswith("Documents per task")
+
+
+ENTRY = (
+    "models:\n  - tiny-random-llama\n  - id: tiny-random-llama\n    trust_remote_code: {}\ntasks: [explorer_arith]\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [('"false"', "'false'"), ("'true'", "'true'"), ("no", "'no'"), ("yes", "'yes'"), ("off", "'off'")]
+    + [("0", "0"), ("1", "1"), ("null", "None")],
+)
+def test_booleans_are_strict(value: str, shown: str) -> None:
+    """bool('false') is True: anything but an unquoted true/false is refused, naming the field and its line."""
+    with pytest.raises(SpecError) as err:
+        parse_spec(ENTRY.format(value), source="s.yaml")
+    msg = str(err.value)
+    assert msg.startswith("s.yaml line 4: field 'models': entry 2: trust_remote_code must be true or false (")
+    assert msg.endswith(f"(a YAML boolean, unquoted), got {shown}")
+    assert "\n" not in msg
+
+
+def test_true_and_false_are_booleans() -> None:
+    from explorer.models.sources import parse_model
+
+    on = parse_spec(ENTRY.format("true"), source="s.yaml")
+    assert parse_model(on.models[1]).trust_remote_code is True
+    assert parse_model(parse_spec(ENTRY.format("False")).models[1]).trust_remote_code is False
+    for bad in ("false", "no", 0, 1, None):  # the Python API is as strict
+        with pytest.raises(ValueError, match=rf"trust_remote_code must be true or false .*got {bad!r}"):
+            parse_model({"id": "tiny-random-llama", "trust_remote_code": bad})
+        with pytest.raises(SpecError, match=r"field 'models': entry 1: trust_remote_code must be true or false"):
+            SweepSpec(models=[{"id": "tiny-random-llama", "trust_remote_code": bad}], tasks=["explorer_arith"])

@@ -53,7 +53,7 @@ def sweep_dir(tmp_path_factory, gen_task_dir) -> tuple[Path, SweepSpec, dict]:
     out = tmp_path_factory.mktemp("sweep")
     spec = SweepSpec(
         models=["tiny-random-llama", "no-such-org/no-such-model"],
-        quantizations=["bf16", "nf4"],
+        quantizations=["bf16"],  # nf4 on a CPU is refused at plan time (tests/test_faults.py)
         tasks=["explorer_arith", "tiny_gen"],
         limit=6,
         batch_size=4,
@@ -67,8 +67,8 @@ def sweep_dir(tmp_path_factory, gen_task_dir) -> tuple[Path, SweepSpec, dict]:
 def test_every_cell_has_one_record(sweep_dir) -> None:
     out, _, counts = sweep_dir
     records = read_records(out)
-    assert len(records) == 8 and len({r["cell_id"] for r in records}) == 8
-    assert counts == {"ok": 2, "failed": 6, "skipped": 0, "stopped": 0}
+    assert len(records) == 4 and len({r["cell_id"] for r in records}) == 4
+    assert counts == {"ok": 2, "failed": 2, "skipped": 0, "stopped": 0}
 
 
 def test_ok_cells_carry_measurements(sweep_dir) -> None:
@@ -98,19 +98,22 @@ def test_ok_cells_carry_measurements(sweep_dir) -> None:
 def test_failures_are_readable(sweep_dir) -> None:
     out, _, _ = sweep_dir
     failed = [r for r in read_records(out) if r["status"] == "failed"]
-    nf4 = [r for r in failed if r["model"] == "tiny-random-llama"]
-    assert len(nf4) == 2 and all("available on cpu: fp32, bf16, fp16, int8, int4" in r["error"] for r in nf4)
     bad = [r for r in failed if r["model"] == "no-such-org/no-such-model" and r["quant"] == "bf16"]
-    assert len(bad) == 2 and all("no-such-org/no-such-model" in r["error"] for r in bad)
+    assert len(failed) == 2 and len(bad) == 2 and all("no-such-org/no-such-model" in r["error"] for r in bad)
     assert all("\n" not in r["error"] and len(r["error"]) <= 400 for r in failed)
 
 
 def test_rerun_skips_finished_cells(sweep_dir) -> None:
     out, spec, _ = sweep_dir
     plan = plan_sweep(spec, out, retry_failed=False)
-    assert plan.jobs == [] and plan.skipped == 8 and plan.total == 8
+    assert plan.jobs == [] and plan.skipped == 4 and plan.total == 4
+    assert sorted((r["model"], r["task"]) for r in plan.skipped_failed) == [
+        ("no-such-org/no-such-model", "explorer_arith"),
+        ("no-such-org/no-such-model", "tiny_gen"),
+    ]
     retry = plan_sweep(spec, out)
-    assert sum(len(j.cells) for j in retry.jobs) == 6  # failed cells are retried by default, ok ones never
+    assert sum(len(j.cells) for j in retry.jobs) == 2  # failed cells are retried by default, ok ones never
+    assert retry.skipped_failed == [] and retry.local_tasks is True  # generated + a user task on local files
 
 
 def test_sigkill_mid_sweep_then_resume(tmp_path) -> None:
@@ -130,7 +133,7 @@ def test_sigkill_mid_sweep_then_resume(tmp_path) -> None:
     first = {p.stem for p in (out / "records").glob("*.json")}
     assert 1 <= len(first) < 6
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, done.stderr[-2000:]  # every cell ok (the first run's count as ok)
     assert f"{len(first)} already done" in done.stdout
     records = read_records(out)
     assert len(records) == 6 and len({r["cell_id"] for r in records}) == 6
@@ -146,7 +149,7 @@ def test_table_cli(sweep_dir, capsys) -> None:
     assert main(["table", str(out), "--csv", "--metric", "acc"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("model,model_params,quant,quant_backend,task,metric,value,stderr,n_docs")
-    assert sum(",ok" in ln for ln in lines) == 1 and sum(",failed" in ln for ln in lines) == 6
+    assert sum(",ok" in ln for ln in lines) == 1 and sum(",failed" in ln for ln in lines) == 2
     assert main(["table", str(out / "nothing")]) == 1
 
 

@@ -153,8 +153,9 @@ def test_hellaswag_query_is_the_source_context(converted) -> None:
 @needs_data
 def test_prepare_is_stable(prepared, tmp_path) -> None:
     again = prepare_tasks(list(OFFLINE_TASKS), DATA_DIR, tmp_path)
-    assert again.fingerprints == prepared.fingerprints
+    assert again.fingerprints == prepared.fingerprints and again.definitions == prepared.definitions
     assert all(len(fp) == 64 for fp in prepared.fingerprints.values())
+    assert len(set(prepared.definitions.values())) == len(OFFLINE_TASKS) and prepared.all_local
     assert len(set(prepared.fingerprints.values())) == len(OFFLINE_TASKS)
     assert prepared.lm_eval_names == {n: n for n in OFFLINE_TASKS}
     assert set(prepared.sources.values()) == {f"data_dir:{DATA_DIR}"}

@@ -258,26 +258,48 @@ def test_export_files(app: ExploreApp, tmp_path: Path) -> None:
     assert app.export("svg", tmp_path / "out").read_text().lstrip().startswith("<svg")
 
 
-def test_read_only_hides_free_text_paths_and_exports_as_downloads(results: Path) -> None:
+def test_read_only_creates_no_path_widget_and_exports_as_downloads(results: Path) -> None:
     app = ExploreApp(results, read_only=True, reported=False)
-    assert not app.shows(app.dir_text) and not app.shows(app.export_dir) and not app.shows(app.reload)
+    assert app.dir_text is None and app.export_dir is None and app.reload is None  # not created, not just hidden
     assert app.shows(app.price) and app.shows(app.export_buttons["CSV"])
     app.export_buttons["CSV"].click()
     assert "download explorer_table.csv" in app.export_html.value and "data:text/csv;base64," in app.export_html.value
     assert not (results / "exports").exists()
     rows = app.table.height
-    app.dir_text.value = "/"  # a crafted widget message: the hidden path field is not obeyed
-    app.reload.click()
+    app._on_reload(None)  # even called directly, a read-only app opens no folder
     assert app.results_dir == str(results) and app.table.height == rows
-    app.read_only = False
-    assert app.shows(app.dir_text) and app.shows(app.export_dir)
-    app.export_buttons["CSV"].click()
+    editable = ExploreApp(results, reported=False)
+    assert editable.shows(editable.dir_text) and editable.shows(editable.export_dir) and editable.shows(editable.reload)
+    editable.export_buttons["CSV"].click()
     assert (results / "exports" / "explorer_table.csv").is_file()
+    assert str(results / "exports") in editable.export_html.value  # the owner's notebook says where
     other = results / "other"
     write_record(other, _record("x", "solo", "bf16", "task_a", 0.5, 0.02))
-    app.dir_text.value = str(other)
-    app.reload.click()
-    assert app.results_dir == str(other) and set(app.table["model"]) == {"solo"}
+    editable.dir_text.value = str(other)
+    editable.reload.click()
+    assert editable.results_dir == str(other) and set(editable.table["model"]) == {"solo"}
+
+
+def test_a_failing_callback_shows_one_line(results: Path, capfd) -> None:
+    """Read-only: the page gets one line without paths, the server log the traceback; a notebook gets it raised."""
+    app = ExploreApp(results, read_only=True, reported=False)
+
+    def broken() -> None:
+        raise KeyError(f"{results}/records/gone.json")
+
+    app.build = broken
+    app.target.value = 0.8
+    assert (
+        app.status.value
+        == "<span style='color:#b00'>KeyError: &#x27;gone.json&#x27; (details in the server log)</span>"
+    )
+    assert app.report is None and app.jchart.layout.display == "none"
+    assert "Traceback" in capfd.readouterr().err
+    notebook = ExploreApp(results, reported=False)
+    notebook.build = broken
+    with pytest.raises(KeyError):
+        notebook.target.value = 0.8
+    assert str(results) in notebook.status.value  # the owner may read their own paths
 
 
 def test_two_machines_outside_the_catalog_are_not_priced_as_one(results: Path) -> None:
@@ -356,3 +378,18 @@ def test_filters_reach_the_cli_flags(app: ExploreApp, capsys) -> None:
     doc = _cli_json(app, capsys)
     assert doc["answer"]["chosen"]["monthly_usd"] == pytest.approx(app.recommendation["chosen"]["monthly_usd"])
     assert {_key(r) for r in doc["rows"]} == {_key(r) for r in app.report.frontier.to_dicts()}
+
+
+def test_damaged_files_are_said_on_the_page_and_never_used(results: Path) -> None:
+    """A truncated record and a truncated samples file: the header names both (file names only, no server path),
+    their cells are not on the chart, the intact ones are."""
+    record = results / "records" / "cheap-int4-task_a.json"
+    record.write_text(record.read_text()[:40])
+    samples = results / "samples" / "mid-int8-task_b.jsonl"
+    samples.write_text("".join(samples.read_text().splitlines(keepends=True)[:-1]))  # a document lost
+    app = ExploreApp(results, reported=False)
+    header = app.header.value
+    assert "2 damaged file(s), not used" in header and "cheap-int4-task_a.json" in header
+    assert "mid-int8-task_b" in header and str(results) not in header
+    cells = set(app.report.table.get_column("cell_id").drop_nulls().to_list())
+    assert "cheap-int4-task_a" not in cells and "mid-int8-task_b" not in cells and "cheap-int4-task_b" in cells

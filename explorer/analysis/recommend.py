@@ -115,8 +115,10 @@ def answer(
     target_fraction: float = 0.9,
     task: str | None = None,
     cost: str = "monthly_usd",
+    chance_normalised: bool = False,
 ) -> dict[str, Any]:
-    """The answer for one scope (see the module text) as a plain dict (JSON-ready)."""
+    """The answer for one scope (see the module text) as a plain dict (JSON-ready). With `chance_normalised`
+    accuracy, a scope where nothing beats chance (best <= 0) has no answer, and says so."""
     check_fraction(target_fraction)
     check_cost_axis(cost)
     scope = scope_of(table, task)
@@ -136,6 +138,13 @@ def answer(
         )
         return out
     best = float(served["value"].max())
+    if chance_normalised and best <= 0:
+        out.update(best_accuracy=best, threshold=None, chosen=None, baseline=None)
+        out["reason"] = (f"no configuration beats chance on {scope} (best chance-normalised accuracy {best:.3f}): "
+                         "nothing to recommend")  # fmt: skip
+        out["per_hardware"] = [{"hardware": hw, "reason": "nothing beats chance"}
+                               for hw in rows.get_column("hardware").unique(maintain_order=True).to_list()]  # fmt: skip
+        return out
     threshold = target_fraction * best if best > 0 else best
     chosen = _row(cheapest_at_or_above(served, threshold, cost))
     on_base = served.filter(pl.col("hardware") == baseline_hardware)

@@ -148,6 +148,7 @@ def build_report(
     table = bill(service, catalog, workload, chance_normalised)
     scope_of(table, task)  # an unknown task fails here, with the tasks there are
     _, excluded = split(table)
-    ans = answer(table, baseline_name(catalog, workload), target_fraction, task=task, cost=cost)
+    ans = answer(table, baseline_name(catalog, workload), target_fraction, task=task, cost=cost,
+                 chance_normalised=chance_normalised)  # fmt: skip
     ans["chance_normalised"] = chance_normalised
     return Report(workload, table, with_frontier(table, cost), excluded, ans)

@@ -195,4 +195,24 @@ def reported_for(
     if not cost.is_empty():
         cost = with_efficiency(cost, ceilings)
     labelled = label_configs(chosen)
-    return join_reported(labelled, cost_for(cost, labelled.get_column("architecture").drop_nulls().unique().to_list()))
+    joined = join_reported(
+        labelled, cost_for(cost, labelled.get_column("architecture").drop_nulls().unique().to_list())
+    )
+    return with_task_chance(joined, evals)
+
+
+def with_task_chance(rows: pl.DataFrame, evals: pl.DataFrame) -> pl.DataFrame:
+    """The chance level of each row's task (1 / choices, a property of the task's documents, not of a model):
+    the mean over the ok cells that ran it, the largest number of documents first (chance normalisation of a
+    reported accuracy needs it)."""
+    ok = evals.filter((pl.col("status") == "ok") & pl.col("chance").is_not_null()) if evals.height else evals
+    if rows.is_empty() or ok.is_empty():
+        return rows
+    per_task = ok.sort("n_docs", descending=True, nulls_last=True).group_by("task", maintain_order=True).first()
+    chance = per_task.select("task", pl.col("chance").cast(pl.Float64).alias("__chance"))
+    out = rows.join(chance, on="task", how="left")
+    if "chance" in out.columns:
+        out = out.with_columns(pl.coalesce("chance", "__chance").alias("chance"))
+    else:
+        out = out.rename({"__chance": "chance"})
+    return out.drop([c for c in ("__chance",) if c in out.columns])

@@ -5,13 +5,13 @@ Loaded from YAML (errors name the field and its line), built by widgets, or cons
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from explorer.hints import did_you_mean
 from explorer.quant.registry import QuantizationError, check_level
 
 
@@ -111,15 +111,55 @@ def _int_field(name: str, value: Any, minimum: int, nullable: bool = False) -> N
         raise SpecError(f"field '{name}': must be {kind}{' or null' if nullable else ''}, got {value!r}")
 
 
-def _key_lines(text: str) -> dict[str, int]:
-    """Line number (1-based) of each top-level key, from the YAML node tree."""
+def _compose(text: str) -> yaml.MappingNode | None:
     try:
         node = yaml.compose(text)
     except yaml.YAMLError:
-        return {}
-    if not isinstance(node, yaml.MappingNode):
+        return None
+    return node if isinstance(node, yaml.MappingNode) else None
+
+
+def _key_lines(node: yaml.MappingNode | None) -> dict[str, int]:
+    """Line number (1-based) of each top-level key, from the YAML node tree."""
+    if node is None:
         return {}
     return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def _model_entries(node: yaml.MappingNode | None) -> list[yaml.Node]:
+    """The nodes of the `models` list (one per entry), for their line numbers."""
+    for key, value in node.value if node is not None else []:
+        if isinstance(key, yaml.ScalarNode) and key.value == "models" and isinstance(value, yaml.SequenceNode):
+            return list(value.value)
+    return []
+
+
+def _check_yaml_booleans(entries: list[yaml.Node], source: str) -> None:
+    """Boolean fields of model entries must be written true or false: YAML 1.1 also reads yes/no/on/off as
+    booleans, which a reader of the spec may not expect (and quoted 'false' is a string, refused later)."""
+    from explorer.models.sources import BOOL_FIELDS
+
+    for i, entry in enumerate(entries):
+        for key, value in entry.value if isinstance(entry, yaml.MappingNode) else []:
+            loose = isinstance(value, yaml.ScalarNode) and value.tag.endswith(":bool")
+            if key.value in BOOL_FIELDS and loose and value.value.lower() not in ("true", "false"):
+                raise SpecError(
+                    f"{source} line {value.start_mark.line + 1}: field 'models': entry {i + 1}: "
+                    f"{key.value} must be true or false (a YAML boolean, unquoted), got {value.value!r}"
+                )
+
+
+def _where(msg: str, lines: dict[str, int], entries: list[yaml.Node]) -> str:
+    """' line N' for a SweepSpec error: the model entry's own line, else the field's line."""
+    bad = msg.split("'")[1] if msg.startswith("field '") else None
+    if bad == "models" and msg.startswith("field 'models': entry "):
+        number, _, rest = msg.removeprefix("field 'models': entry ").partition(": ")
+        entry = entries[int(number) - 1] if 0 < int(number) <= len(entries) else None
+        if entry is not None:  # the line of the entry's field the message starts with, else of the entry
+            keys = entry.value if isinstance(entry, yaml.MappingNode) else []
+            line = next((k.start_mark.line for k, _ in keys if rest.startswith(str(k.value))), entry.start_mark.line)
+            return f" line {line + 1}"
+    return f" line {lines[bad]}" if bad in lines else ""
 
 
 def parse_spec(text: str, source: str = "<spec>", overrides: dict[str, Any] | None = None) -> SweepSpec:
@@ -136,21 +176,22 @@ def parse_spec(text: str, source: str = "<spec>", overrides: dict[str, Any] | No
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: the spec must be a mapping of fields (models, quantizations, tasks, ...)")
     raw = {**raw, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    lines = _key_lines(text)
+    node = _compose(text)
+    lines, entries = _key_lines(node), _model_entries(node)
     known = [f.name for f in fields(SweepSpec)]
     for key in raw:
         if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
             where = f" line {lines[key]}" if key in lines else ""
-            raise SpecError(f"{source}{where}: unknown field {key!r}{hint}; known fields: {', '.join(known)}")
+            raise SpecError(
+                f"{source}{where}: unknown field {key!r}{did_you_mean(key, known, n=1, cutoff=0.6)}; "
+                f"known fields: {', '.join(known)}"
+            )
+    if "models" not in (overrides or {}):
+        _check_yaml_booleans(entries, source)
     try:
         return SweepSpec(**raw)
     except SpecError as exc:
-        msg = str(exc)
-        bad = msg.split("'")[1] if msg.startswith("field '") else None
-        where = f" line {lines[bad]}" if bad in lines else ""
-        raise SpecError(f"{source}{where}: {msg}") from None
+        raise SpecError(f"{source}{_where(str(exc), lines, entries)}: {exc}") from None
     except TypeError as exc:  # wrong value types caught by dataclass construction
         raise SpecError(f"{source}: {exc}") from None
 

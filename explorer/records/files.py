@@ -2,8 +2,10 @@
 
 Layout of a results folder:
     records/<cell_id>.json      one per (model, quantization, task) cell; status ok | failed
-    samples/<cell_id>.jsonl     per-document results of an ok cell (written before its record)
+    samples/<cell_id>.jsonl     per-document results of an ok cell (written before its record, which stores
+                                their line count and sha256: explorer/records/integrity.py checks both)
     logs/<job>.log              stdout/stderr of each worker process
+    damaged/<timestamp>/        files `explorer check --repair` moved aside
 Only the standard library here: the runner imports this on bare GPU nodes.
 """
 
@@ -14,6 +16,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +31,16 @@ def cell_id(key: dict[str, Any]) -> str:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temp file in the same folder + fsync + rename: readers never see a partial file."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """`atomic_write_text` for bytes: exactly these bytes land on disk (what a checksum is taken of)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -49,10 +57,22 @@ def samples_path(out_dir: Path, cid: str) -> Path:
     return Path(out_dir) / "samples" / f"{cid}.jsonl"
 
 
-def write_samples(out_dir: Path, cid: str, rows: Iterable[dict[str, Any]]) -> Path:
+@dataclass(frozen=True)
+class SamplesFile:
+    """A written samples file: its record stores `lines` and `sha256` (of the exact bytes written)."""
+
+    path: Path
+    lines: int
+    sha256: str
+
+
+def write_samples(out_dir: Path, cid: str, rows: Iterable[dict[str, Any]]) -> SamplesFile:
+    """One JSON line per row, atomically; NaN/inf are refused (JSON has none), write them as null."""
+    lines = [json.dumps(r, default=_json_default, allow_nan=False) + "\n" for r in rows]
+    data = "".join(lines).encode("utf-8")
     path = samples_path(out_dir, cid)
-    atomic_write_text(path, "".join(json.dumps(r, default=_json_default) + "\n" for r in rows))
-    return path
+    atomic_write_bytes(path, data)
+    return SamplesFile(path, len(lines), hashlib.sha256(data).hexdigest())
 
 
 def write_record(out_dir: Path, record: dict[str, Any]) -> Path:
@@ -62,17 +82,12 @@ def write_record(out_dir: Path, record: dict[str, Any]) -> Path:
 
 
 def read_records(out_dir: Path) -> list[dict[str, Any]]:
-    """All finished records (temp files and unreadable files are skipped, never half-read)."""
-    folder = Path(out_dir) / "records"
-    if not folder.is_dir():
-        return []
-    out = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            out.append(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError):
-            continue
-    return out
+    """The good records of a folder (explorer/records/integrity.py: a damaged record, or an ok one whose samples
+    do not match it, is left out, so a sweep re-runs its cell; `integrity.check_folder` also says which and why).
+    Temp files of writers are never read."""
+    from explorer.records.integrity import check_folder
+
+    return check_folder(Path(out_dir))[0]
 
 
 def finished_ids(out_dir: Path, include_failed: bool = False) -> set[str]:

@@ -1,4 +1,7 @@
-"""Polars views of a results folder: evals (long format, one row per metric) and per-sample results."""
+"""Polars views of a results folder: evals (long format, one row per metric), per-sample results, serving profiles.
+
+Every loader uses only the files that pass explorer/records/integrity.py; the `*_checked` variants also return the
+damaged ones (`Damage(path, reason)`), for callers that report them."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ from typing import Any
 
 import polars as pl
 
-from explorer.records.files import read_records
+from explorer.records import files
+from explorer.records.integrity import Damage, check_folder, check_profiles
 
 # the record's `architecture` block, flattened (records without one: nulls; the analysis fills them from the
 # published configs, explorer.hardware.work.add_architecture)
@@ -69,6 +73,7 @@ EVAL_SCHEMA: dict[str, Any] = {
     "versions": pl.String,
     "forward_passes": pl.Int64,
     "tokenizer": pl.String,
+    "lm_eval_settings": pl.String,
     **ARCH_COLUMNS,
 }
 
@@ -110,7 +115,7 @@ def _architecture(record: dict[str, Any]) -> dict[str, Any]:
 def _rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     base = {k: record.get(k) for k in EVAL_SCHEMA if k not in ("metric", "value", "stderr")}
     base.update(_architecture(record))
-    for k in ("quant_settings", "versions"):
+    for k in ("quant_settings", "versions", "lm_eval_settings"):
         base[k] = json.dumps(record.get(k), sort_keys=True) if record.get(k) is not None else None
     metrics = record.get("metrics") or []
     if record.get("status") != "ok" or not metrics:
@@ -124,22 +129,42 @@ def evals_frame(records: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=EVAL_SCHEMA, strict=False).sort(["task", "model", "quant", "metric"])
 
 
+def load_evals_checked(out_dir: str | Path) -> tuple[pl.DataFrame, list[Damage]]:
+    """(the long evals table of the good records, the damaged records and samples that were left out)."""
+    good, damaged = check_folder(Path(out_dir))
+    return evals_frame(good), damaged
+
+
 def load_evals(out_dir: str | Path) -> pl.DataFrame:
-    """Every record of a results folder as the long evals table."""
-    return evals_frame(read_records(Path(out_dir)))
+    """Every good record of a results folder as the long evals table."""
+    return load_evals_checked(out_dir)[0]
+
+
+def load_samples_checked(out_dir: str | Path, cell_ids: list[str] | None = None) -> tuple[pl.DataFrame, list[Damage]]:
+    """(per-document results of the good ok records, optionally only some cells; the damaged files left out).
+    A samples file without a good ok record (a failed cell's leftover, a moved record) is not used."""
+    out_dir = Path(out_dir)
+    good, damaged = check_folder(out_dir)
+    wanted = set(cell_ids) if cell_ids is not None else None
+    frames = []
+    for rec in good:
+        path = files.samples_path(out_dir, rec["cell_id"])
+        if rec["status"] != "ok" or (wanted is not None and rec["cell_id"] not in wanted) or not path.is_file():
+            continue
+        if path.stat().st_size == 0:
+            continue
+        try:  # the integrity check admits only what parses; this is the last guard, never a crash
+            frames.append(pl.read_ndjson(path, schema=SAMPLE_SCHEMA))
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            damaged.append(Damage(str(path), f"samples cannot be read: {' '.join(str(exc).split())[:120]}"))
+    if not frames:
+        return pl.DataFrame(schema=SAMPLE_SCHEMA), damaged
+    return pl.concat(frames, how="vertical"), damaged
 
 
 def load_samples(out_dir: str | Path, cell_ids: list[str] | None = None) -> pl.DataFrame:
-    """Per-document results (doc id, correct, prediction, log-likelihoods, confidence) of ok cells."""
-    folder = Path(out_dir) / "samples"
-    paths = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
-    if cell_ids is not None:
-        wanted = set(cell_ids)
-        paths = [p for p in paths if p.stem in wanted]
-    frames = [pl.read_ndjson(p, schema=SAMPLE_SCHEMA) for p in paths if p.stat().st_size > 0]
-    if not frames:
-        return pl.DataFrame(schema=SAMPLE_SCHEMA)
-    return pl.concat(frames, how="vertical")
+    """Per-document results (doc id, correct, prediction, log-likelihoods, confidence) of good ok cells."""
+    return load_samples_checked(out_dir, cell_ids)[0]
 
 
 def evals_table(evals: pl.DataFrame, metrics: tuple[str, ...] | None = None) -> pl.DataFrame:
@@ -190,16 +215,17 @@ PROFILE_SCHEMA: dict[str, Any] = {
 }
 
 
-def load_profiles(out_dir: str | Path) -> pl.DataFrame:
-    """Serving profiles: one row per (profile, batch size); a failed profile keeps one row with its error."""
-    folder = Path(out_dir) / "profiles"
+def load_profiles_checked(out_dir: str | Path) -> tuple[pl.DataFrame, list[Damage]]:
+    """(the serving profiles of the good profile files, the damaged ones left out)."""
+    good, damaged = check_profiles(Path(out_dir))
     rows: list[dict[str, Any]] = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            rec = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
+    for rec in good:
         head = {**{k: rec.get(k) for k in PROFILE_SCHEMA}, **_architecture(rec)}
         points = rec.get("rows") or [{"status": rec.get("status"), "error": rec.get("error")}]
         rows += [{**head, **{k: v for k, v in p.items() if k in PROFILE_SCHEMA}} for p in points]
-    return pl.DataFrame(rows, schema=PROFILE_SCHEMA, strict=False)
+    return pl.DataFrame(rows, schema=PROFILE_SCHEMA, strict=False), damaged
+
+
+def load_profiles(out_dir: str | Path) -> pl.DataFrame:
+    """Serving profiles: one row per (profile, batch size); a failed profile keeps one row with its error."""
+    return load_profiles_checked(out_dir)[0]

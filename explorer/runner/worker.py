@@ -3,7 +3,8 @@
 Run as `python -m explorer.runner.worker JOB.json`. A fresh process per job keeps one run's memory and
 energy from leaking into the next. Every task is evaluated with lm-eval's `simple_evaluate` on the same
 loaded model, one task at a time so timers and memory are attributed to that task alone. A failure is
-written as a failed record with a one-line reason; the worker goes on with the next task.
+written as a failed record with a one-line reason; the worker goes on with the next task. A record is `ok` only
+when its samples were written: it stores their line count and sha256 (explorer/records/integrity.py checks them).
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def _base_record(job: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
         "limit": job["limit"],
         "batch_size": job["batch_size"],
         "device_kind": job["device"].split(":")[0],
+        "device": job["device"],
+        "lm_eval_task": cell.get("lm_eval_task"),  # what lm-eval ran, and where its YAML is (to reproduce it)
+        "include_path": list(job.get("include_path") or []),
+        "model_source": job["model"],
         "provenance": "measured",
         "weights": weights_kind(job["model"]),
         "versions": _versions(),
@@ -114,6 +119,24 @@ def sample_rows(cell_id: str, task: str, samples: list[dict[str, Any]], mc: bool
     return rows
 
 
+def lm_eval_settings(lm: Any) -> dict[str, Any]:
+    """The settings of lm-eval's HFLM that change a score (`batch_size` and `dtype` repeat the record's
+    `batch_size` and `compute_dtype` as HFLM really used them)."""
+
+    def read(name: str) -> Any:
+        try:
+            value = getattr(lm, name, None)
+        except Exception:  # a property that cannot be resolved (no config, no tokenizer) is unknown, not fatal
+            return None
+        return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
+
+    names = ("backend", "batch_size", "max_length", "max_gen_toks", "softmax_dtype", "mixed_precision_dtype")
+    out = {n: read(n) for n in names + ("add_bos_token", "truncation", "logits_cache", "prefix_token_id")}
+    dtype = getattr(getattr(lm, "model", None), "dtype", None)
+    out["dtype"] = None if dtype is None else str(dtype)
+    return out
+
+
 def _metrics(result: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for name, value in result.items():
@@ -134,7 +157,8 @@ def _metrics(result: dict[str, Any]) -> list[dict[str, Any]]:
 def evaluate_cell(
     lm: Any, job: dict[str, Any], cell: dict[str, Any], tm: Any, meter: Any, baseline_rss: int, common: dict[str, Any]
 ) -> dict[str, Any]:
-    """Evaluate one task on the loaded model; returns the ok record (samples written first)."""
+    """Evaluate one task on the loaded model; returns the record: ok when its samples were written first, else
+    failed with the reason (its metrics kept for diagnosis)."""
     import lm_eval
 
     from explorer.records.files import write_samples
@@ -164,12 +188,12 @@ def evaluate_cell(
     if not metrics:
         raise RuntimeError(f"lm-eval returned no metric for task {name!r} (results keys: {sorted(res['results'])})")
     rows: list[dict[str, Any]] = []
-    samples_error = None
-    try:  # the evaluation is finished: a problem with its per-document rows must not throw it away
+    samples_error, written = None, None
+    try:  # the evaluation is finished: a problem with its per-document rows fails the cell, keeping its metrics
         for sub, samples in res.get("samples", {}).items():
             sub_mc = res["configs"].get(sub, {}).get("output_type") == "multiple_choice"
             rows += sample_rows(cell["cell_id"], cell["task"] if sub == name else sub, samples, sub_mc)
-        write_samples(Path(job["out_dir"]), cell["cell_id"], rows)
+        written = write_samples(Path(job["out_dir"]), cell["cell_id"], rows)
     except Exception as exc:
         traceback.print_exc()
         samples_error = one_line(exc)
@@ -179,11 +203,13 @@ def evaluate_cell(
     return {
         **_base_record(job, cell),
         **common,
-        "status": "ok",
-        "error": None,
+        "status": "ok" if written is not None else "failed",
+        "error": None if written is not None else f"per-document samples not written: {samples_error}",
         "started_at": started,
         "metrics": metrics,
         "samples_error": samples_error,
+        "samples_lines": written.lines if written is not None else None,
+        "samples_sha256": written.sha256 if written is not None else None,
         "n_docs": n_docs,
         "chance": chance,
         "output_type": "multiple_choice" if mc else "other",
@@ -201,6 +227,20 @@ def evaluate_cell(
         "energy_j_per_query": per_q(win.energy_j) if win.energy_j is not None else None,
         "wall_s": win.wall_s,
     }
+
+
+def limit_memory(headroom: str | None) -> None:
+    """EXPLORER_WORKER_MEMORY_BYTES: the address space this worker may add once its libraries are loaded (an
+    operator's cap, and how the tests make a cell run out of memory); an allocation beyond it fails that cell
+    with MemoryError / "can't allocate memory" instead of waking the OOM killer."""
+    if not headroom:
+        return
+    import resource
+
+    with open("/proc/self/status") as fh:
+        vm = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
+    cap = vm + int(float(headroom))
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 
 def run_job(job: dict[str, Any]) -> int:
@@ -223,6 +263,7 @@ def run_job(job: dict[str, Any]) -> int:
         tm = task_manager(job["include_path"])  # the task index is not the model's memory either
         preimport(job["quant"], job["device"])
         baseline_rss = rss_bytes()
+        limit_memory(os.environ.get("EXPLORER_WORKER_MEMORY_BYTES"))
         torch.manual_seed(job["seed"])
         device = job["device"]
         header["device_name"] = device_name(device)
@@ -236,6 +277,7 @@ def run_job(job: dict[str, Any]) -> int:
         lm = TimedHFLM(
             pretrained=model, tokenizer=tokenizer, batch_size=job["batch_size"], device=device, softmax_dtype="float32"
         )
+        header["lm_eval_settings"] = lm_eval_settings(lm)
         meter = EnergyMeter(device)
     except Exception as exc:  # load / quantize failed: every cell of the job fails with the reason
         traceback.print_exc()
@@ -251,9 +293,10 @@ def run_job(job: dict[str, Any]) -> int:
         except Exception as exc:
             traceback.print_exc()
             record = _failed(job, cell, one_line(exc), header)
-            failed += 1
         write_record(out_dir, record)
         if record["status"] != "ok":  # after the except block: its frames no longer pin CUDA memory
+            failed += 1
+            print(f"[{job['job_name']}] {cell['task']}: failed: {record['error']}", flush=True)
             import torch
 
             if torch.cuda.is_available():

@@ -22,16 +22,55 @@ Record = dict[str, Any]
 Splits = dict[str, list[Record]]
 
 
-def _read_jsonl(path: Path) -> list[Record]:
-    """Read a JSON-lines file (blank lines skipped)."""
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+def _open_text(path: Path) -> str:
+    """The UTF-8 text of a data file; errors name the file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}); expected the original benchmark file") from None
 
 
-def _read_lines(path: Path) -> list[str]:
-    """Non-empty stripped lines of a text file."""
-    with path.open(encoding="utf-8") as fh:
-        return [line.strip() for line in fh if line.strip()]
+def _read_jsonl(path: Path, expected: str) -> list[tuple[int, Record]]:
+    """(line number, object) of each non-blank line of a JSON-lines file; a bad line, a line that is not an
+    object, or a file without records is one error naming the file, the line and what was `expected`."""
+    rows: list[tuple[int, Record]] = []
+    for number, line in enumerate(_open_text(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problem = f"not valid JSON ({exc.msg}, column {exc.colno}; a truncated or cut file?)"
+            raise ValueError(f"{path} line {number}: {problem}; expected per line {expected}") from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path} line {number}: a JSON {type(raw).__name__}, not an object; expected {expected}")
+        rows.append((number, raw))
+    if not rows:
+        raise ValueError(f"{path}: no records (the file is empty); expected one JSON object per line: {expected}")
+    return rows
+
+
+def _convert_rows(path: Path, rows: list[tuple[int, Record]], fn: Callable[[Record], Record], expected: str) -> list:
+    """``fn`` over every row; a missing key or a bad value is an error naming the file, the line and the layout."""
+    out = []
+    for number, raw in rows:
+        try:
+            out.append(fn(raw))
+        except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
+            problem = f"missing key {exc.args[0]!r}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+            raise ValueError(f"{path} line {number}: {problem}; expected {expected}") from None
+    return out
+
+
+def _jsonl(data_dir: Path, rel: str, fn: Callable[[Record], Record], expected: str) -> list[Record]:
+    """Read and convert one JSON-lines file (see ``_read_jsonl`` and ``_convert_rows`` for the errors)."""
+    path = data_dir / rel
+    return _convert_rows(path, _read_jsonl(path, expected), fn, expected)
+
+
+def _read_lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, stripped text) of the non-empty lines of a text file."""
+    return [(n, line.strip()) for n, line in enumerate(_open_text(path).split("\n"), 1) if line.strip()]
 
 
 # ---------------------------------------------------------------------------------------------- records
@@ -106,6 +145,8 @@ def hellaswag_records(text: str) -> list[Record]:
         activity, sep, ctx = head.partition(": ")
         if not sep:
             activity, ctx = "", head
+        if not label.strip().isdigit():
+            raise ValueError(f"line {i + 2}: gold index {label!r} is not an integer (item {i // 6 + 1})")
         out.append(
             {
                 "ind": i // 6,
@@ -124,73 +165,107 @@ def hellaswag_records(text: str) -> list[Record]:
 # ---------------------------------------------------------------------------------------------- per task
 
 
+_ARC_LAYOUT = "an object with id, question {stem, choices [{text, label}]} and answerKey"
+
+
 def convert_arc(data_dir: Path, files: tuple[str, ...]) -> Splits:
     """ARC: Test -> ``test``, Dev -> ``validation``."""
     test, dev = files
     return {
-        "test": [arc_record(r) for r in _read_jsonl(data_dir / test)],
-        "validation": [arc_record(r) for r in _read_jsonl(data_dir / dev)],
+        "test": _jsonl(data_dir, test, arc_record, _ARC_LAYOUT),
+        "validation": _jsonl(data_dir, dev, arc_record, _ARC_LAYOUT),
     }
+
+
+def _piqa_item(raw: Record) -> Record:
+    return {"goal": raw["goal"], "sol1": raw["sol1"], "sol2": raw["sol2"]}
+
+
+def _boolq_item(raw: Record) -> Record:
+    label = boolq_label(raw["label"])
+    return {"question": raw["question"], "passage": raw["passage"], "idx": raw["idx"], "label": label}
 
 
 def convert_piqa(data_dir: Path, files: tuple[str, ...]) -> Splits:
     """PIQA: valid.jsonl + valid-labels.lst -> ``validation`` (goal, sol1, sol2, label int)."""
-    rows = _read_jsonl(data_dir / files[0])
+    rows = _jsonl(data_dir, files[0], _piqa_item, "an object with goal, sol1 and sol2")
     labels = _read_lines(data_dir / files[1])
     if len(rows) != len(labels):
-        raise ValueError(f"piqa: {len(rows)} items but {len(labels)} labels")
-    return {
-        "validation": [
-            {"goal": r["goal"], "sol1": r["sol1"], "sol2": r["sol2"], "label": int(lab)}
-            for r, lab in zip(rows, labels, strict=True)
-        ]
-    }
+        raise ValueError(
+            f"{data_dir / files[1]}: {len(labels)} labels for the {len(rows)} items of {data_dir / files[0]}; "
+            "expected one label (0 or 1) per item"
+        )
+    for number, lab in labels:
+        if lab not in ("0", "1"):
+            raise ValueError(f"{data_dir / files[1]} line {number}: label {lab!r}; expected 0 or 1")
+    return {"validation": [{**r, "label": int(lab)} for r, (_, lab) in zip(rows, labels, strict=True)]}
 
 
 def convert_boolq(data_dir: Path, files: tuple[str, ...]) -> Splits:
     """BoolQ (SuperGLUE jsonl) -> ``validation`` with int label (1 = true)."""
-    rows = _read_jsonl(data_dir / files[0])
-    return {
-        "validation": [
-            {
-                "question": r["question"],
-                "passage": r["passage"],
-                "idx": r.get("idx", i),
-                "label": boolq_label(r["label"]),
-            }
-            for i, r in enumerate(rows)
-        ]
-    }
+    path = data_dir / files[0]
+    layout = 'an object with question, passage and label ("true"/"false")'
+    rows = [(n, {"idx": i, **raw}) for i, (n, raw) in enumerate(_read_jsonl(path, layout))]  # idx: the file's, else i
+    return {"validation": _convert_rows(path, rows, _boolq_item, layout)}
+
+
+_SCIQ_KEYS = ("question", "distractor3", "distractor1", "distractor2", "correct_answer", "support")
 
 
 def convert_sciq(data_dir: Path, files: tuple[str, ...]) -> Splits:
     """SciQ: JSON list (HF fields) -> ``test``."""
-    with (data_dir / files[0]).open(encoding="utf-8") as fh:
-        rows = json.load(fh)
-    keys = ("question", "distractor3", "distractor1", "distractor2", "correct_answer", "support")
-    return {"test": [{k: r[k] for k in keys} for r in rows]}
+    path = data_dir / files[0]
+    layout = f"a JSON list of objects with {', '.join(_SCIQ_KEYS)}"
+    try:
+        rows = json.loads(_open_text(path))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} line {exc.lineno}: not valid JSON ({exc.msg}); expected {layout}") from None
+    if not isinstance(rows, list) or not rows:
+        raise ValueError(f"{path}: {'an empty list' if rows == [] else 'not a list'}; expected {layout}")
+    out = []
+    for i, r in enumerate(rows):
+        missing = [k for k in _SCIQ_KEYS if not isinstance(r, dict) or k not in r]
+        if missing:
+            raise ValueError(f"{path} item {i + 1}: missing key {missing[0]!r}; expected {layout}")
+        out.append({k: r[k] for k in _SCIQ_KEYS})
+    return {"test": out}
 
 
 def convert_winogrande(data_dir: Path, files: tuple[str, ...]) -> Splits:
     """Winogrande (llm-foundry dev) -> ``validation``."""
-    return {"validation": [winogrande_record(r) for r in _read_jsonl(data_dir / files[0])]}
+    layout = "an object with context_options [2 strings], continuation and gold (0 or 1)"
+    return {"validation": _jsonl(data_dir, files[0], winogrande_record, layout)}
 
 
 def convert_hellaswag(data_dir: Path, files: tuple[str, ...]) -> Splits:
     """HellaSwag (derived 6-line text, bz2) -> ``validation``."""
-    with bz2.open(data_dir / files[0], "rt", encoding="utf-8") as fh:
-        return {"validation": hellaswag_records(fh.read())}
+    path = data_dir / files[0]
+    layout = "bz2 text, 6 lines per item: 'activity: context', the gold index 0-3, then 4 endings"
+    try:
+        with bz2.open(path, "rt", encoding="utf-8") as fh:
+            docs = hellaswag_records(fh.read())
+    except (OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}; expected {layout}") from None
+    if not docs:
+        raise ValueError(f"{path}: no records (the file is empty); expected {layout}")
+    return {"validation": docs}
 
 
 def convert_lambada(data_dir: Path, files: tuple[str, ...]) -> Splits:
     """LAMBADA (OpenAI) -> ``test`` with ``text``."""
-    return {"test": [{"text": r["text"]} for r in _read_jsonl(data_dir / files[0])]}
+    return {"test": _jsonl(data_dir, files[0], lambda raw: {"text": raw["text"]}, "an object with text")}
 
 
 def convert_gsm8k(data_dir: Path, files: tuple[str, ...]) -> Splits:
     """GSM8K -> ``test`` with ``question``, ``answer``."""
-    rows = _read_jsonl(data_dir / files[0])
-    return {"test": [{"question": r["question"], "answer": r["answer"]} for r in rows]}
+    return {
+        "test": _jsonl(
+            data_dir,
+            files[0],
+            lambda raw: {"question": raw["question"], "answer": raw["answer"]},
+            "an object with question and answer",
+        )
+    }
 
 
 # ---------------------------------------------------------------------------------------------- specs

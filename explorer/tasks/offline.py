@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import difflib
 import functools
+import glob
 import hashlib
 import json
 import logging
 import os
-import tempfile
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,13 +26,13 @@ import yaml
 
 from explorer.tasks.converters import CONVERTER_VERSION, SPECS
 from explorer.tasks.synthetic import (
-    DEFAULT_SEED,
-    GENERATOR_VERSION,
     SYNTHETIC_TASKS,
-    generate_splits,
+    atomic_write_bytes,
+    prepare_synthetic_task,
     task_config,
+    write_if_changed,
+    yaml_bytes,
 )
-from explorer.tasks.synthetic import to_jsonl as _to_jsonl
 
 if TYPE_CHECKING:
     from lm_eval.tasks import TaskManager
@@ -43,6 +44,7 @@ __all__ = [
     "demo_tasks",
     "find_data_dir",
     "lm_eval_tasks_dir",
+    "prepare_synthetic_task",
     "prepare_tasks",
     "task_manager",
 ]
@@ -51,16 +53,8 @@ OFFLINE_TASKS: tuple[str, ...] = tuple(SPECS)
 DEMO_OFFLINE_TASKS: tuple[str, ...] = ("arc_easy", "piqa", "boolq")
 # Keys of a task YAML that define where the data comes from; everything else is lm-eval's.
 DATA_KEYS = frozenset(
-    {
-        "dataset_path",
-        "dataset_name",
-        "dataset_kwargs",
-        "training_split",
-        "validation_split",
-        "test_split",
-        "fewshot_split",
-        "tag",
-    }
+    {"dataset_path", "dataset_name", "dataset_kwargs", "training_split", "validation_split", "test_split"}
+    | {"fewshot_split", "tag"}
 )
 
 
@@ -72,6 +66,14 @@ class PreparedTasks:
     lm_eval_names: dict[str, str]  # requested name -> task name to pass to lm-eval
     fingerprints: dict[str, str]  # requested name -> sha256 of what defines the data ("" for hub tasks)
     sources: dict[str, str]  # requested name -> "data_dir:<p>" | "generated" | "lm_eval" | "user_dir:<p>"
+    # requested name -> sha256 of the task definition lm-eval loads (its YAMLs, their includes, !function .py)
+    definitions: dict[str, str] = field(default_factory=dict)
+    local: dict[str, bool] = field(default_factory=dict)  # requested name -> needs nothing from the hub
+
+    @property
+    def all_local(self) -> bool:
+        """Every task reads local files only (the worker can then run with the HF offline flags set)."""
+        return bool(self.local) and all(self.local.values())
 
 
 # ---------------------------------------------------------------------------------------------- locations
@@ -85,6 +87,15 @@ def lm_eval_tasks_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError("lm_eval is not installed")
     return Path(next(iter(spec.submodule_search_locations))) / "tasks"
+
+
+def lm_eval_cache_tag() -> str:
+    """``lm_eval-<version>-<hash of its install path>``: the generated task YAMLs include lm-eval's own YAMLs by
+    absolute path, so each install gets its own cache folder (two venvs never rewrite each other's)."""
+    from explorer.quant.registry import package_version
+
+    where = hashlib.sha256(str(lm_eval_tasks_dir().resolve()).encode()).hexdigest()[:8]
+    return f"lm_eval-{package_version('lm_eval')}-{where}"
 
 
 def find_data_dir(explicit: str | Path | None = None) -> Path | None:
@@ -111,34 +122,116 @@ def demo_tasks(data_dir: str | Path | None) -> list[str]:
 # ---------------------------------------------------------------------------------------------- file helpers
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_if_changed(path: Path, data: bytes) -> None:
-    """Atomically (re)write ``path`` unless it already holds exactly ``data``."""
-    if not (path.is_file() and path.read_bytes() == data):
-        _atomic_write(path, data)
-
-
 def _records_jsonl(records: list[dict[str, Any]]) -> bytes:
     """JSON-lines bytes of converted records."""
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
 
 
-def _yaml_bytes(cfg: dict[str, Any], header: str) -> bytes:
-    """A task YAML with a comment header."""
-    body = yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True, width=1000)
-    return (f"# {header}\n" + body).encode("utf-8")
+# ---------------------------------------------------------------------------------------------- definitions
+
+LOCAL_BUILDERS = frozenset({"json", "csv", "parquet", "text", "arrow", "pandas"})  # datasets' file builders
+
+
+class _FunctionTagLoader(yaml.SafeLoader):
+    """Reads lm-eval task YAMLs without importing anything (``!function mod.fn`` stays a string)."""
+
+
+_FunctionTagLoader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
+
+
+def _definition_files(path: Path, seen: set[Path]) -> list[Path]:
+    """``path``, the YAMLs it includes (recursively) and the .py files its ``!function`` tags name."""
+    path = path.expanduser().resolve()
+    if path in seen or not path.is_file():
+        return []
+    seen.add(path)
+    text = path.read_text(encoding="utf-8")
+    cfg = yaml.load(text, Loader=_FunctionTagLoader)  # noqa: S506 (a SafeLoader)
+    includes = cfg.get("include") if isinstance(cfg, dict) else None
+    out = [path]
+    for inc in includes if isinstance(includes, list) else [includes] if includes else []:
+        out += _definition_files(Path(inc) if Path(inc).is_absolute() else path.parent / inc, seen)
+    for ref in sorted(set(re.findall(r"!function\s+([\w.]+)", text))):
+        module = (path.parent / (ref.rpartition(".")[0].replace(".", "/") + ".py")).resolve()
+        if module.is_file() and module not in seen:
+            seen.add(module)
+            out.append(module)
+    return out
+
+
+def _hash_files(files: Iterable[Path], roots: Sequence[Path], extra: str = "") -> str:
+    """sha256 of ``extra`` and each file's name (relative to the first root holding it: install and cache
+    locations stay out) and content (files over 64 MB: size and mtime)."""
+    digest = hashlib.sha256(extra.encode())
+    for path in files:
+        name = next((str(path.relative_to(r)) for r in roots if path.is_relative_to(r)), str(path))
+        st = path.stat()
+        digest.update(f"|{name}|".encode())
+        digest.update(path.read_bytes() if st.st_size <= 64 << 20 else f"{st.st_size}:{st.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def _index_parts(index: dict[str, Any], name: str, seen: set[str]) -> tuple[list[Path], list[dict]]:
+    """(definition files, task configs) of an index entry: a task, or a group/tag with its members."""
+    entry = index.get(name)
+    if entry is None or name in seen:
+        return [], []
+    seen.add(name)
+    files = _definition_files(Path(entry.yaml_path), set()) if entry.yaml_path else []
+    kind = getattr(entry.kind, "name", "")
+    cfgs = [entry.cfg] if kind in ("TASK", "PY_TASK") and entry.cfg else []
+    members = sorted(entry.tags) if kind == "TAG" else []
+    if kind == "GROUP":
+        listed = (entry.cfg or {}).get("task", [])
+        members = [t for t in (listed if isinstance(listed, list) else [listed]) if isinstance(t, str)]
+    for member in members:
+        more_files, more_cfgs = _index_parts(index, member, seen)
+        files, cfgs = files + [f for f in more_files if f not in files], cfgs + more_cfgs
+    return files, cfgs
+
+
+def _data_files(cfg: dict[str, Any], yaml_dir: Path) -> tuple[list[Path], bool]:
+    """(local data files, whether the task reads only local files) of one user task config; a local data file
+    that is missing is an error now, not in the worker. Relative paths are globbed from the current folder."""
+    path = str(cfg.get("dataset_path") or "")
+    if path not in LOCAL_BUILDERS:
+        folder = Path(path).expanduser()
+        is_dir = bool(path) and folder.is_dir()
+        return (sorted(p.resolve() for p in folder.rglob("*") if p.is_file()) if is_dir else []), is_dir
+    spec = (cfg.get("dataset_kwargs") or {}).get("data_files") or {}
+    given = [spec] if isinstance(spec, str) else list(spec.values()) if isinstance(spec, dict) else list(spec)
+    found: list[Path] = []
+    for item in (f for v in given for f in ([v] if isinstance(v, str) else v)):
+        matches = sorted(glob.glob(os.path.expanduser(str(item)), recursive=True))
+        if not matches:
+            raise ValueError(
+                f"task {cfg.get('task')!r} (include folder {yaml_dir}): data file {item!r} not found "
+                f"(relative paths are read from the current folder {Path.cwd()})"
+            )
+        found += [Path(m).resolve() for m in matches if Path(m).is_file()]
+    return found, True
+
+
+def user_task(index: dict[str, Any], name: str, folder: str) -> tuple[str, str, bool]:
+    """(definition, fingerprint, local) of a task declared in a user's include folder: the definition hashes
+    the task's YAML and what it includes (never the folder's other YAMLs), the fingerprint adds its data."""
+    files, cfgs = _index_parts(index, name, set())
+    roots = [Path(folder), lm_eval_tasks_dir()]
+    definition = _hash_files(files, roots, f"explorer-user-task|{name}")
+    data, local = [], bool(cfgs)
+    for cfg in cfgs:
+        found, is_local = _data_files(cfg, Path(folder))
+        data, local = data + found, local and is_local
+    return definition, _hash_files(data, roots, f"explorer-user-data|{definition}"), local
+
+
+def builtin_definition(index: dict[str, Any] | None, name: str) -> str:
+    """sha256 of lm-eval's own definition of ``name`` (its YAMLs, includes and !function files)."""
+    if name in SPECS:
+        files = _definition_files(lm_eval_tasks_dir() / SPECS[name].lm_eval_yaml, set())
+    else:
+        files = _index_parts(index or {}, name, set())[0]
+    return _hash_files(files, [lm_eval_tasks_dir()], f"explorer-lm-eval-task|{name}")
 
 
 # ---------------------------------------------------------------------------------------------- offline tasks
@@ -170,7 +263,7 @@ def prepare_offline_task(name: str, data_dir: str | Path, cache_dir: Path) -> tu
         records = spec.records(data_dir)
         for split, path in files.items():
             if not path.is_file():
-                _atomic_write(path, _records_jsonl(records[split]))
+                atomic_write_bytes(path, _records_jsonl(records[split]))
     builtin = lm_eval_tasks_dir() / spec.lm_eval_yaml
     if not builtin.is_file():
         raise FileNotFoundError(f"lm-eval's own YAML for {name!r} not found at {builtin}")
@@ -185,29 +278,7 @@ def prepare_offline_task(name: str, data_dir: str | Path, cache_dir: Path) -> tu
     }
     note = spec.note or "same splits"
     header = f"{name} from original files in {data_dir} (converter v{CONVERTER_VERSION}); {note}"
-    _write_if_changed(folder / f"{name}.yaml", _yaml_bytes(cfg, header))
-    return folder, fp
-
-
-# ---------------------------------------------------------------------------------------------- generated
-
-
-def prepare_synthetic_task(name: str, cache_dir: Path, seed: int = DEFAULT_SEED) -> tuple[Path, str]:
-    """Generate ``name`` into ``cache_dir/<name>-<fp>/``; return (folder, fingerprint)."""
-    blobs = {split: _to_jsonl(docs) for split, docs in generate_splits(name, seed).items()}
-    h = hashlib.sha256(f"explorer-generated|{name}|generator={GENERATOR_VERSION}|seed={seed}".encode())
-    for split in sorted(blobs):
-        h.update(f"|{split}|".encode())
-        h.update(blobs[split])
-    fp = h.hexdigest()
-    folder = Path(cache_dir).resolve() / f"{name}-{fp[:16]}"
-    files = {split: folder / f"{split}.jsonl" for split in sorted(blobs)}
-    for split, path in files.items():
-        if not path.is_file():
-            _atomic_write(path, blobs[split])
-    cfg = task_config(name, {s: str(p) for s, p in files.items()})
-    header = f"{name}: generated (generator v{GENERATOR_VERSION}, seed {seed})"
-    _write_if_changed(folder / f"{name}.yaml", _yaml_bytes(cfg, header))
+    write_if_changed(folder / f"{name}.yaml", yaml_bytes(cfg, header))
     return folder, fp
 
 
@@ -250,23 +321,20 @@ def task_manager(include_path: Sequence[str | Path] = ()) -> TaskManager:
     return _cached_task_manager(tuple(str(p) for p in include_path))
 
 
-def _user_dir_index(folder: str) -> dict[str, str]:
-    """Names declared by YAMLs in one user folder -> yaml path ("" for tags)."""
+def _user_dir_index(folder: str) -> dict[str, Any]:
+    """The task index (name -> lm-eval Entry) of the YAMLs in one user folder."""
     from lm_eval.tasks import TaskManager
 
-    tm = TaskManager(include_path=folder, include_defaults=False)
-    return {name: str(e.yaml_path or "") for name, e in tm.task_index.items()}
+    return dict(TaskManager(include_path=folder, include_defaults=False).task_index)
 
 
-def _dir_fingerprint(folder: str) -> str:
-    """sha256 over every file of a user task folder (YAMLs, their !function .py files, local data), so editing
-    any of them re-runs the cells; files over 64 MB enter by size and mtime instead of content."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        st = path.stat()
-        digest.update(str(path.relative_to(folder)).encode())
-        digest.update(path.read_bytes() if st.st_size <= 64 << 20 else f"{st.st_size}:{st.st_mtime_ns}".encode())
-    return digest.hexdigest()
+def offline_definition(name: str) -> str:
+    """sha256 of what lm-eval loads for an offline task: lm-eval's own YAMLs (via include) and our YAML's
+    non-path keys (its data files are in the fingerprint)."""
+    spec = SPECS[name]
+    ours = {"task": name, "tag": [], "dataset_path": "json", "dataset_name": None, **spec.splits}
+    files = _definition_files(lm_eval_tasks_dir() / spec.lm_eval_yaml, set())
+    return _hash_files(files, [lm_eval_tasks_dir()], json.dumps(ours, sort_keys=True))
 
 
 # ---------------------------------------------------------------------------------------------- public
@@ -278,48 +346,57 @@ def prepare_tasks(
     """Make every name in ``names`` loadable by lm-eval; see the module docstring.
 
     Resolution order per name: generated task, a task declared in ``include_dirs``, a standard task
-    converted from ``data_dir`` (when given), else lm-eval's own task (checked to exist).
+    converted from ``data_dir`` (when given), else lm-eval's own task (checked to exist). Files are generated
+    below ``cache_dir/<lm_eval_cache_tag()>``.
     """
-    cache_dir = Path(cache_dir)
+    cache_dir = Path(cache_dir) / lm_eval_cache_tag()
     user_dirs = [str(Path(d).expanduser().resolve()) for d in include_dirs]
     for d in user_dirs:
         if not Path(d).is_dir():
             raise ValueError(f"include dir {d} does not exist")
     user_index = {d: _user_dir_index(d) for d in user_dirs}
     folders: list[str] = []
-    lm_names: dict[str, str] = {}
     fps: dict[str, str] = {}
     sources: dict[str, str] = {}
+    defs: dict[str, str] = {}
+    local: dict[str, bool] = {}
     passthrough: list[str] = []
     for name in dict.fromkeys(names):
         user = next((d for d in user_dirs if name in user_index[d]), None)
         if name in SYNTHETIC_TASKS:
             folder, fps[name] = prepare_synthetic_task(name, cache_dir)
             folders.append(str(folder))
-            sources[name] = "generated"
+            sources[name], local[name] = "generated", True
+            defs[name] = hashlib.sha256(json.dumps(task_config(name, {}), sort_keys=True).encode()).hexdigest()
         elif user is not None:
-            fps[name] = _dir_fingerprint(user)
+            defs[name], fps[name], local[name] = user_task(user_index[user], name, user)
             sources[name] = f"user_dir:{user}"
         elif data_dir is not None and name in SPECS:
             folder, fps[name] = prepare_offline_task(name, data_dir, cache_dir)
             folders.append(str(folder))
-            sources[name] = f"data_dir:{Path(data_dir).resolve()}"
+            sources[name], local[name] = f"data_dir:{Path(data_dir).resolve()}", True
+            defs[name] = offline_definition(name)
         else:
-            fps[name] = ""
-            sources[name] = "lm_eval"
+            fps[name], sources[name], local[name] = "", "lm_eval", False
             passthrough.append(name)
-        lm_names[name] = name
     include_path = list(dict.fromkeys(folders + user_dirs))
     _silence_own_overrides(Path(f) for f in folders)
-    unknown_candidates = [n for n in passthrough if n not in SPECS]
-    if unknown_candidates:
-        known = set(task_manager(include_path).all_tasks) | set(SYNTHETIC_TASKS)
-        for name in unknown_candidates:
-            if name not in known:
-                close = difflib.get_close_matches(name, sorted(known), n=5, cutoff=0.6)
-                hint = ", ".join(close) if close else "(no close match)"
-                raise ValueError(
-                    f"unknown task {name!r} (not in lm-eval, not generated, not in the include dirs); "
-                    f"did you mean: {hint}"
-                )
-    return PreparedTasks(include_path=include_path, lm_eval_names=lm_names, fingerprints=fps, sources=sources)
+    index = _check_known([n for n in passthrough if n not in SPECS], include_path)
+    defs.update({name: builtin_definition(index, name) for name in passthrough})
+    return PreparedTasks(include_path, {n: n for n in sources}, fps, sources, defs, local)
+
+
+def _check_known(names: list[str], include_path: list[str]) -> dict[str, Any] | None:
+    """lm-eval's task index when ``names`` need it; an unknown name is an error with the closest names."""
+    if not names:
+        return None
+    tm = task_manager(include_path)
+    known = set(tm.all_tasks) | set(SYNTHETIC_TASKS)
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=5, cutoff=0.6)
+            hint = ", ".join(close) if close else "(no close match)"
+            raise ValueError(
+                f"unknown task {name!r} (not in lm-eval, not generated, not in the include dirs); did you mean: {hint}"
+            )
+    return dict(tm.task_index)

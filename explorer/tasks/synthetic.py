@@ -2,15 +2,22 @@
 
 Each task is a plain lm-eval ``multiple_choice`` task (``dataset_path: json``): the generator writes
 ``test`` (scored) and ``validation`` (few-shot) docs with fields ``question``, ``choices`` and ``label``.
-Output is a pure function of (task name, seed, sizes, ``GENERATOR_VERSION``).
+Output is a pure function of (task name, seed, sizes, ``GENERATOR_VERSION``). ``prepare_synthetic_task``
+writes a task folder (jsonl + YAML) with the atomic writers that ``offline.py`` shares.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 # Bump whenever generated docs change: it is part of every generated task's fingerprint.
 GENERATOR_VERSION = 1
@@ -161,3 +168,51 @@ def task_config(name: str, data_files: dict[str, str]) -> dict[str, Any]:
         ],
         "metadata": {"version": float(GENERATOR_VERSION)},
     }
+
+
+# ---------------------------------------------------------------------------------------------- task folders
+# (offline.py writes its converted tasks with these too)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_if_changed(path: Path, data: bytes) -> None:
+    """Atomically (re)write ``path`` unless it already holds exactly ``data``."""
+    if not (path.is_file() and path.read_bytes() == data):
+        atomic_write_bytes(path, data)
+
+
+def yaml_bytes(cfg: dict[str, Any], header: str) -> bytes:
+    """A task YAML with a comment header."""
+    body = yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True, width=1000)
+    return (f"# {header}\n" + body).encode("utf-8")
+
+
+def prepare_synthetic_task(name: str, cache_dir: Path, seed: int = DEFAULT_SEED) -> tuple[Path, str]:
+    """Generate ``name`` into ``cache_dir/<name>-<fp>/``; return (folder, fingerprint)."""
+    blobs = {split: to_jsonl(docs) for split, docs in generate_splits(name, seed).items()}
+    h = hashlib.sha256(f"explorer-generated|{name}|generator={GENERATOR_VERSION}|seed={seed}".encode())
+    for split in sorted(blobs):
+        h.update(f"|{split}|".encode())
+        h.update(blobs[split])
+    fp = h.hexdigest()
+    folder = Path(cache_dir).resolve() / f"{name}-{fp[:16]}"
+    files = {split: folder / f"{split}.jsonl" for split in sorted(blobs)}
+    for split, path in files.items():
+        if not path.is_file():
+            atomic_write_bytes(path, blobs[split])
+    cfg = task_config(name, {s: str(p) for s, p in files.items()})
+    header = f"{name}: generated (generator v{GENERATOR_VERSION}, seed {seed})"
+    write_if_changed(folder / f"{name}.yaml", yaml_bytes(cfg, header))
+    return folder, fp

@@ -5,6 +5,10 @@ results folder's rows with the same functions the CLI uses (`explorer.analysis.r
 not linear in price or traffic (fleets are whole replicas), so nothing is rescaled in the browser. Service times
 (which do not depend on price or traffic) are cached per filters and `Workload.service_key()`. When only the rows
 change, only they are sent to the browser (`_swap_rows`); a new spec goes out when the chart's shape changes.
+
+Read-only (the public app): the path widgets (results dir, reload, export to) are never created, exports are
+downloads with server paths left out, and a callback that fails shows one line without paths (its traceback goes
+to the server log, `explorer.ui.common.hide_tracebacks`).
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ from explorer.charts.frontier import TOOLTIP_FIELDS, chart_data, frontier_chart,
 from explorer.charts.views import bill_chart, efficiency_chart, quant_chart
 from explorer.deployment.table import serve
 from explorer.hardware.catalog import Catalog, load_catalog
+from explorer.records.integrity import all_damage
 from explorer.records.store import load_samples
-from explorer.ui.common import BIG, _text, html_table, jupyter_chart, set_chart
+from explorer.ui.common import BIG, EXPECTED, _text, error_html, hide_tracebacks, html_table, jupyter_chart, set_chart
 from explorer.ui.controls import WorkloadControls
 from explorer.ui.exports import Exports
 
@@ -55,11 +60,11 @@ def default_results_dir() -> Path:
 
 class ExploreApp(Exports, w.VBox):
     """Explore a results folder: set the controls (or their `.value` from Python) and read `report` (table,
-    frontier, excluded, answer), `recommendation`, `chart`, `selected` and `samples`. `read_only=True` leaves out
-    every free-text path (exports become downloads)."""
+    frontier, excluded, answer), `recommendation`, `chart`, `selected` and `samples`. `read_only=True` (fixed for
+    the app's life) creates no path widget at all (`dir_text`, `reload`, `export_dir` are None; exports become
+    downloads) and keeps tracebacks off the page."""
 
-    read_only = traitlets.Bool(False)
-    results_dir = traitlets.Unicode()
+    results_dir = traitlets.Unicode()  # not synced: never in the widget state a page receives
 
     def __init__(
         self,
@@ -80,11 +85,13 @@ class ExploreApp(Exports, w.VBox):
         self.selected, self.samples = pl.DataFrame(), pl.DataFrame()
         self._service: dict[tuple, pl.DataFrame] = {}
         self._busy = False
+        self._read_only = bool(read_only)
+        if self._read_only:
+            hide_tracebacks()  # this kernel serves the public: tracebacks to the server log, one line to the page
         self._build_controls()
         if reported is False:  # none loaded: say so, and the CLI line says --no-reported
             self.reported.value, self.reported.disabled = "off", True
         self.jchart = jupyter_chart()
-        self.set_trait("read_only", read_only)
         self.children = self._layout()
         self.results_dir = str(results_dir or default_results_dir())  # loads, fills options, draws
 
@@ -103,10 +110,7 @@ class ExploreApp(Exports, w.VBox):
         self.reported = w.Dropdown(options=REPORTED, value="matching", layout=w.Layout(width="280px"))
         self.claim_html = w.HTML()
         self.claim_html.add_class("explorer-claim")
-        self.dir_text = w.Text(description="results dir", layout=w.Layout(width="520px"))
-        self.reload = w.Button(description="reload", icon="refresh")
-        self.export_dir = w.Text(description="export to", layout=w.Layout(width="520px"))
-        self.export_buttons = {fmt: w.Button(description=fmt) for fmt in ("CSV", "Parquet", "PNG", "SVG")}
+        self._build_paths_and_exports()  # read-only: no path widget exists (nor its state on the page)
         self.header, self.rec_html, self.detail_html, self.table_html, self.excluded_html, self.export_html = (
             w.HTML() for _ in range(6)
         )
@@ -118,12 +122,9 @@ class ExploreApp(Exports, w.VBox):
         for ctl in (self.tasks, self.models, self.quants, self.chance, self.view, self.target, self.reported):
             ctl.observe(lambda _: self._refresh(), "value")
         self.deploy.observe(lambda _: self._refresh(), "changed")
-        self.reload.on_click(self._on_reload)
-        for fmt, button in self.export_buttons.items():
-            button.on_click(lambda _, fmt=fmt: self._on_export(fmt))
 
     def _layout(self) -> list[w.Widget]:
-        """The children; read-only leaves out the path fields altogether (not just hidden: not in the page)."""
+        """The children; read-only has no path fields to show."""
         editable = not self.read_only
         box = w.Layout(flex="0 0 auto", margin="0 12px 6px 0")
         filters = w.VBox(
@@ -146,9 +147,9 @@ class ExploreApp(Exports, w.VBox):
             self.status,
         ]
 
-    @traitlets.observe("read_only")
-    def _on_read_only(self, _: Any) -> None:
-        self.children = self._layout()
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
 
     def shows(self, widget: w.Widget) -> bool:
         """Is `widget` part of the displayed tree?"""
@@ -174,21 +175,14 @@ class ExploreApp(Exports, w.VBox):
         return self.report.table if self.report is not None else pl.DataFrame()
 
     # ---------------------------------------------------------------- data
-    def _on_reload(self, _: Any) -> None:
-        if self.read_only:  # hidden then, but a crafted widget message must not open paths either
-            return
-        if self.dir_text.value == self.results_dir:
-            self._load(self.results_dir)  # re-read (new records)
-        else:
-            self.results_dir = self.dir_text.value
-
     @traitlets.observe("results_dir")
     def _on_results_dir(self, change: dict) -> None:
         self._load(change["new"])
 
     def _load(self, folder: str) -> None:
-        self.dir_text.value = folder
-        self.export_dir.value = str(Path(folder) / "exports")
+        for text, value in ((self.dir_text, folder), (self.export_dir, str(Path(folder) / "exports"))):
+            if text is not None:
+                text.value = value
         self.inputs: Inputs = load_inputs(folder, reported=self._reported_source)
         self._service.clear()
         evals = self.inputs.evals
@@ -205,9 +199,13 @@ class ExploreApp(Exports, w.VBox):
         devices = ", ".join(sorted(real.get_column("device_name").drop_nulls().unique().to_list())) or "none"
         n_rep = self.inputs.reported.height if self.inputs.reported is not None else 0
         beside = f", beside {n_rep} reported figures (data/reported, each with its source)" if n_rep else ""
+        self.damaged = all_damage(Path(folder))  # never used; said on the page, file names only
+        hurt = "".join(f"<li>{html.escape(Path(d.path).name)}: {html.escape(d.reason)}</li>" for d in self.damaged[:10])
+        more = f"<li>... {len(self.damaged) - 10} more (explorer check)</li>" if len(self.damaged) > 10 else ""
+        damaged = f"<p>{len(self.damaged)} damaged file(s), not used:</p><ul>{hurt}{more}</ul>" if self.damaged else ""
         self.header.value = (
             f"<p>{ok} measured cells in <code>{html.escape(Path(folder).name)}</code>, measured on: "
-            f"{html.escape(devices)}{beside}. Click a point for its details and per-document results.</p>"
+            f"{html.escape(devices)}{beside}. Click a point for its details and per-document results.</p>{damaged}"
         )
         self._refresh()
 
@@ -265,12 +263,17 @@ class ExploreApp(Exports, w.VBox):
             self.jchart.layout.display = None
             self._draw()
             self.status.value = ""
-        except ValueError as exc:
+        except Exception as exc:  # EXPECTED ones say what to change; anything else is a bug (read-only: logged)
             self.report, self.recommendation = None, None
             self.rec_html.value = self.table_html.value = self.excluded_html.value = self.claim_html.value = ""
-            self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
             self.jchart.layout.display = "none"  # no stale chart under an error
             self._chart, self._chart_rows, self._chart_shape = None, pl.DataFrame(), None
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        self.status.value = error_html(exc, self.read_only)
+        if not (self.read_only or isinstance(exc, EXPECTED)):
+            raise exc  # a notebook: the traceback is the owner's to read
 
     def _show_answer(self) -> None:
         rep, wl = self.report, self.deploy.workload()
@@ -354,7 +357,10 @@ class ExploreApp(Exports, w.VBox):
 
     # ---------------------------------------------------------------- selection
     def _on_pick(self, change: dict) -> None:
-        self.show_detail(change["new"].value)
+        try:
+            self.show_detail(change["new"].value)
+        except Exception as exc:
+            self._fail(exc)
 
     def show_detail(self, picked: list[dict[str, Any]]) -> None:
         """Fill the detail view for the picked point(s) (dicts of the pick fields, as the chart sends them)."""

@@ -1,5 +1,6 @@
 """Exports of what the explore app shows: the table behind it (CSV / Parquet) and the chart (PNG / SVG), as files
-or as in-page downloads (read-only)."""
+or as in-page downloads (read-only: no "export to" field exists, and the table leaves out the folders of any
+server path a record holds, e.g. `task_source: data_dir:/srv/benchmarks` -> `data_dir:benchmarks`)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,36 @@ import io
 from pathlib import Path
 
 import altair as alt
+import ipywidgets as w
+import polars as pl
 
-from explorer.ui.common import download_link
+from explorer.ui.common import EXPECTED, PATH_DIRS, download_link, error_html
+
+FORMATS = ("CSV", "Parquet", "PNG", "SVG")
 
 
 class Exports:
-    """Mixin for ExploreApp: needs `table`, `chart`, `read_only`, `export_dir` and `export_html`."""
+    """Mixin for ExploreApp (needs `table`, `chart`, `read_only`, `results_dir`, `_load` and `export_html`): the
+    export buttons, and only when not read-only the path widgets (`dir_text`, `reload`, `export_dir`; else None)."""
+
+    def _build_paths_and_exports(self) -> None:
+        self.export_buttons = {fmt: w.Button(description=fmt) for fmt in FORMATS}
+        for fmt, button in self.export_buttons.items():
+            button.on_click(lambda _, fmt=fmt: self._on_export(fmt))
+        self.dir_text = self.reload = self.export_dir = None
+        if not self.read_only:  # created only here: a read-only app has no path in any widget's state
+            self.dir_text = w.Text(description="results dir", layout=w.Layout(width="520px"))
+            self.reload = w.Button(description="reload", icon="refresh")
+            self.reload.on_click(self._on_reload)
+            self.export_dir = w.Text(description="export to", layout=w.Layout(width="520px"))
+
+    def _on_reload(self, _: object) -> None:
+        if self.read_only or self.dir_text is None:  # never wired then; no path is ever opened from the page
+            return
+        if self.dir_text.value == self.results_dir:
+            self._load(self.results_dir)  # re-read (new records)
+        else:
+            self.results_dir = self.dir_text.value
 
     def export_bytes(self, fmt: str) -> tuple[bytes, str, str]:
         """(bytes, filename, mime) of the current table (CSV / Parquet) or chart (PNG / SVG)."""
@@ -21,6 +46,8 @@ class Exports:
 
         fmt = fmt.lower()
         flat = self.table.select([c for c, t in self.table.schema.items() if not t.is_nested()])
+        if self.read_only:  # a download for anyone: no folder of this server in it
+            flat = flat.with_columns(pl.col(pl.String).str.replace_all(PATH_DIRS, "${1}"))
         if fmt in ("csv", "parquet"):
             buf = io.BytesIO()
             flat.write_csv(buf) if fmt == "csv" else flat.write_parquet(buf)
@@ -46,11 +73,11 @@ class Exports:
     def _on_export(self, fmt: str) -> None:
         try:
             data, name, mime = self.export_bytes(fmt)
-            saved = (
-                ""
-                if self.read_only
-                else f" saved to <code>{html.escape(str(self.export(fmt, self.export_dir.value)))}</code>"
-            )
+            saved = ""
+            if not self.read_only:
+                saved = f" saved to <code>{html.escape(str(self.export(fmt, self.export_dir.value)))}</code>"
             self.export_html.value = download_link(data, name, mime) + saved
-        except (ValueError, OSError) as exc:
-            self.export_html.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
+        except Exception as exc:
+            self.export_html.value = error_html(exc, self.read_only)
+            if not (self.read_only or isinstance(exc, EXPECTED)):
+                raise

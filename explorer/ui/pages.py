@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipywidgets as w
 
+from explorer.ui.common import EXPECTED, error_html
 from explorer.ui.explore import ExploreApp
 
 TITLES = ("explore", "tiered")
@@ -31,8 +32,12 @@ class Pages(w.Tab):
         if self.tiered is None:
             try:
                 self.tiered = TieredApp(self.explore.results_dir, catalog=self.explore.catalog)
-            except (ValueError, FileNotFoundError) as exc:
-                self._waiting.value = f"<p>no tiered page for this folder: {exc}</p>"
+            except Exception as exc:  # one line on the page (read-only: no server path, traceback to the log)
+                self._waiting.value = (
+                    f"<p>no tiered page for this folder: {error_html(exc, self.explore.read_only)}</p>"
+                )
+                if not (self.explore.read_only or isinstance(exc, EXPECTED)):
+                    raise
                 return None
             self.children = [self.explore, self.tiered]
             for k, title in enumerate(TITLES):
