@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from explorer.records.files import atomic_write_bytes
 
 # Bump whenever generated docs change: it is part of every generated task's fingerprint.
 GENERATOR_VERSION = 1
@@ -171,20 +171,7 @@ def task_config(name: str, data_files: dict[str, str]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- task folders
-# (offline.py writes its converted tasks with these too)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# (offline.py writes its converted tasks with these too; atomic writes are records/files.py's)
 
 
 def write_if_changed(path: Path, data: bytes) -> None:
