@@ -243,3 +243,12 @@ def test_reported_rows_get_their_tasks_chance_for_chance_normalising(capsys) -> 
     assert reported
     for r in reported:
         assert r["accuracy"] == pytest.approx((plain[key(r)] - 0.5) / 0.5)
+
+
+def test_no_claim_against_a_reference_below_chance() -> None:
+    rows = _table(
+        ("a", "bf16", "x", -0.18, 64.0, "lm-eval", "measured", "d"),
+        ("b", "int4", "x", -0.3, 64.0, "lm-eval", "measured", "d"),
+    )
+    with pytest.raises(ValueError, match="not above chance on t"):
+        claim(rows, task="t")

@@ -17,7 +17,7 @@ from explorer.records.store import load_evals
 pytest.importorskip("ipywidgets")
 pytest.importorskip("anywidget")
 
-from explorer.ui.explore import ExploreApp  # noqa: E402
+from explorer.ui.explore import VIEWS, ExploreApp  # noqa: E402
 from explorer.ui.sweep_panel import SweepPanel  # noqa: E402
 
 DEVICE = "TestCPU (2 threads)"
@@ -393,3 +393,18 @@ def test_damaged_files_are_said_on_the_page_and_never_used(results: Path) -> Non
     assert "mid-int8-task_b" in header and str(results) not in header
     cells = set(app.report.table.get_column("cell_id").drop_nulls().to_list())
     assert "cheap-int4-task_a" not in cells and "mid-int8-task_b" not in cells and "cheap-int4-task_b" in cells
+
+
+def test_nothing_above_chance_says_so_in_every_view() -> None:
+    """SmolLM2 on BoolQ, chance-normalised: every level is below chance (the issue's Polars out-of-bounds crash)."""
+    shipped = Path(__file__).resolve().parents[1] / "data" / "demo_cpu"
+    app = ExploreApp(shipped, reported=False)
+    app.models.value, app.tasks.value = ("smollm2-135m",), ("boolq",)
+    app.chance.value = True
+    assert "no configuration beats chance on boolq" in app.rec_html.value
+    assert "not above chance" in app.claim_html.value
+    for view in VIEWS:
+        app.view.value = view
+        assert "Traceback" not in app.status.value and "missing column" not in app.status.value, (view, app.status)
+    app.view.value = "bills"
+    assert "no bills to show" in app.status.value

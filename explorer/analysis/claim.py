@@ -90,6 +90,9 @@ def claim(
             raise ValueError(f"no servable deployment of the reference {reference[0]} {reference[1]} on {scope}")
     ref = ref_rows.sort([cost, "value"], descending=[False, True]).row(0, named=True)
     same = rows.filter(pl.col("protocol_key") == ref["protocol_key"])
+    if ref["value"] is None or ref["value"] <= 0:  # chance-normalised: nothing above chance, no share of it
+        raise ValueError(f"the reference {ref['model']} {ref['quant']} is not above chance on {scope} "
+                         f"({ref['value']:.3f}): no share of its accuracy to reach")  # fmt: skip
     threshold = fraction * ref["value"]
     pick = cheapest_at_or_above(same, threshold, cost).row(0, named=True)
     out = {

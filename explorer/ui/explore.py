@@ -322,6 +322,8 @@ class ExploreApp(Exports, w.VBox):
             self._chart, points = efficiency_chart(per_task.filter(pl.col("efficiency").is_not_null())), per_task.height
         elif view == "bills":
             picks = pl.DataFrame([r for r in rep.answer["per_hardware"] if r.get("monthly_usd") is not None])
+            if picks.is_empty():
+                raise ValueError(f"no bills to show: {rep.answer.get('reason') or 'no deployment reaches the target'}")
             self._chart, points = bill_chart(picks), picks.height
         elif view == "quantization":
             table = quant_view(rep.table, task=rep.answer["task"], cost=cost)
