@@ -30,12 +30,11 @@ def _print_table(
 ) -> int:
     import polars as pl
 
-    from explorer.records.integrity import damage_lines
-    from explorer.records.store import evals_table, load_evals
+    from explorer.cli_analysis import say_damage
+    from explorer.records.store import evals_table, load_evals_checked
 
-    for line in damage_lines(out_dir):  # never used, never dropped silently
-        print(line, file=sys.stderr)
-    evals = load_evals(out_dir)
+    evals, damaged = load_evals_checked(out_dir)
+    say_damage(damaged)  # never used, never dropped silently
     if evals.is_empty():
         print(f"no records in {out_dir}/records: run `explorer sweep SPEC.yaml --out {out_dir}` first", file=sys.stderr)
         return 1

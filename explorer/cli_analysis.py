@@ -27,6 +27,14 @@ def _print_frame(frame, columns: list[str], rows: int = 40) -> None:
         print(frame.select(keep))
 
 
+def say_damage(damaged) -> None:
+    """Damaged files are never used: say so on stderr, never drop them silently."""
+    from explorer.records.integrity import damage_line
+
+    for d in damaged:
+        print(damage_line(d), file=sys.stderr)
+
+
 def _inputs(args: argparse.Namespace):
     """The results folder's rows (filtered by --only-*) with the reported ones, after measuring ceilings if asked."""
     from explorer.analysis.report import COST_DIRS, filter_inputs, load_inputs
@@ -35,12 +43,9 @@ def _inputs(args: argparse.Namespace):
     if getattr(args, "measure_ceilings", False) and _measure is not None:
         for dtype in ("bfloat16", "float32"):
             _measure(argparse.Namespace(device="cpu", dtype=dtype, out=str(out_dir)))
-    from explorer.records.integrity import damage_lines
-
-    for line in damage_lines(out_dir):  # damaged files are never used: say so, never drop them silently
-        print(line, file=sys.stderr)
     reported = False if args.no_reported else (args.reported or True)
     inputs = load_inputs(out_dir, reported=reported, cost_dirs=[*COST_DIRS, *(args.cost_dir or [])])
+    say_damage(inputs.damaged)
     if inputs.evals.is_empty():
         raise FileNotFoundError(f"no records in {out_dir}/records: run `explorer sweep SPEC.yaml --out {out_dir}`")
     inputs = filter_inputs(inputs, args.only_model or (), args.only_quant or (), args.only_task or ())

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
+from explorer.cli_analysis import say_damage
 from explorer.deployment.workload import add_workload_flags
 
 
@@ -20,13 +20,11 @@ def cascade_from_args(args: argparse.Namespace) -> dict[str, Any]:
     from explorer.deployment.table import bill, serve
     from explorer.deployment.workload import workload_from_args
     from explorer.hardware.catalog import load_catalog
-    from explorer.records.integrity import damage_lines
     from explorer.records.reported import load_reported
     from explorer.records.store import load_samples
 
-    for line in damage_lines(Path(args.dir)):
-        print(line, file=sys.stderr)
     inputs = load_inputs(args.dir, reported=False, cost_dirs=())
+    say_damage(inputs.damaged)
     if inputs.evals.is_empty():
         raise FileNotFoundError(f"no records in {args.dir}/records: run `explorer sweep SPEC.yaml --out {args.dir}`")
     catalog, workload = load_catalog(args.catalog), workload_from_args(args)

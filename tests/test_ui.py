@@ -408,3 +408,17 @@ def test_nothing_above_chance_says_so_in_every_view() -> None:
         assert "Traceback" not in app.status.value and "missing column" not in app.status.value, (view, app.status)
     app.view.value = "bills"
     assert "no bills to show" in app.status.value
+
+
+def test_table_frontier_and_cascade_say_each_damaged_file_once(results: Path, capsys) -> None:
+    from explorer.cli import main
+
+    record = results / "records" / "cheap-int4-task_a.json"
+    record.write_text(record.read_text()[:40])
+    line = f"damaged, not used: {record}: record is not valid JSON"
+    for argv in (["table", str(results)], ["frontier", str(results), "--no-reported"],
+                 ["cascade", str(results), "--chain", "cheap/int4,best/bf16", "--task", "task_b"]):  # fmt: skip
+        rc = main(argv)  # the hand-made samples have no doc_hash: the cascade stops after saying the damage
+        assert rc == (2 if argv[0] == "cascade" else 0), argv
+        err = capsys.readouterr().err
+        assert err.count("damaged, not used:") == 1 and line in err, (argv, err)

@@ -38,6 +38,7 @@ class Inputs:
     profiles: pl.DataFrame
     ceilings: Mapping[str, Mapping[str, Any]]
     reported: pl.DataFrame | None = None
+    damaged: tuple = ()  # the folder's damaged files (records/integrity.Damage), left out while loading
 
 
 def load_inputs(
@@ -49,17 +50,18 @@ def load_inputs(
     `cost_dirs` that exist; and the reported file or folder (True: the shipped data/reported; False/None: none)."""
     from explorer.hardware.ceilings import read_ceilings
     from explorer.records.reported import load_reported
-    from explorer.records.store import load_evals, load_profiles
+    from explorer.records.store import load_evals, load_evals_checked, load_profiles_checked
 
     here = Path(out_dir).resolve()
-    evals, ceilings = load_evals(out_dir), dict(read_ceilings(out_dir))
+    (evals, damaged), ceilings = load_evals_checked(out_dir), dict(read_ceilings(out_dir))
     for folder in [Path(d) for d in cost_dirs if Path(d).is_dir() and Path(d).resolve() != here]:
         cost = load_evals(folder).filter(pl.col("weights") == "random")
         evals = pl.concat([evals, cost], how="diagonal_relaxed") if not cost.is_empty() else evals
         for device, ceil in read_ceilings(folder).items():
             ceilings.setdefault(device, ceil)
     table = load_reported(None if reported is True else reported) if reported not in (None, False) else None
-    return Inputs(evals, load_profiles(out_dir), ceilings, table)
+    profiles, bad_profiles = load_profiles_checked(out_dir)
+    return Inputs(evals, profiles, ceilings, table, tuple(damaged + bad_profiles))
 
 
 def filter_inputs(
@@ -75,7 +77,7 @@ def filter_inputs(
     rep = inputs.reported
     if rep is not None and tasks:
         rep = rep.filter(pl.col("task").is_in(list(tasks)))
-    return Inputs(inputs.evals.filter(keep | cost), inputs.profiles, inputs.ceilings, rep)
+    return Inputs(inputs.evals.filter(keep | cost), inputs.profiles, inputs.ceilings, rep, inputs.damaged)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from typing import Any
 
 from explorer.config.spec import SpecError, SweepSpec
 from explorer.records.files import atomic_write_text, cell_id, read_records, write_record
-from explorer.runner.worker import _failed
+from explorer.runner.worker import failed_record
 
 KEY_VERSION = 2  # 2: the key holds library versions and the task definition (1: records up to 2025-06)
 
@@ -234,7 +234,7 @@ def run_plan(
                 reason = _worker_exit_reason(job.returncode, out_dir / "logs" / f"{job.name}.log")  # type: ignore[attr-defined]
                 base = _payload(job, plan, spec, out_dir)
                 for cell in missing:
-                    record = _failed(base, cell, reason, {"device_name": plan.device_name})
+                    record = failed_record(base, cell, reason, {"device_name": plan.device_name})
                     with _writing(out_dir / "records"):
                         write_record(out_dir, record)
                     _account(record, bar, counts, on_record)

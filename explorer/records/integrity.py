@@ -229,11 +229,17 @@ def check_record(out_dir: Path, record_path: Path) -> Damage | None:
     return _check(Path(out_dir), Path(record_path))[1]
 
 
-def check_folder(out_dir: Path) -> tuple[list[dict[str, Any]], list[Damage]]:
-    """(the good records, the damaged ones) of a results folder; temp files of writers are not records."""
+def check_folder(out_dir: Path, cell_ids: Any = None) -> tuple[list[dict[str, Any]], list[Damage]]:
+    """(the good records, the damaged ones) of a results folder, or of the cells `cell_ids` only (a click in
+    the app reads one cell's samples: it checks that cell, not the folder); temp files of writers are not
+    records."""
     folder = Path(out_dir) / "records"
     good, damaged = [], []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if cell_ids is not None:
+        wanted = set(cell_ids)
+        paths = [p for p in paths if p.stem in wanted]
+    for path in paths:
         rec, damage = _check(Path(out_dir), path)
         if damage is not None:
             damaged.append(damage)
@@ -278,7 +284,11 @@ def all_damage(out_dir: Path) -> list[Damage]:
 
 def damage_lines(out_dir: Path) -> list[str]:
     """One warning line per damaged file, for `table` / `frontier` / the app."""
-    return [f"damaged, not used: {d.path}: {d.reason}" for d in all_damage(Path(out_dir))]
+    return [damage_line(d) for d in all_damage(Path(out_dir))]
+
+
+def damage_line(d: Damage) -> str:
+    return f"damaged, not used: {d.path}: {d.reason}"
 
 
 def repair(out_dir: Path, damages: list[Damage]) -> list[Path]:

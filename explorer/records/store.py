@@ -144,7 +144,7 @@ def load_samples_checked(out_dir: str | Path, cell_ids: list[str] | None = None)
     """(per-document results of the good ok records, optionally only some cells; the damaged files left out).
     A samples file without a good ok record (a failed cell's leftover, a moved record) is not used."""
     out_dir = Path(out_dir)
-    good, damaged = check_folder(out_dir)
+    good, damaged = check_folder(out_dir, cell_ids)
     wanted = set(cell_ids) if cell_ids is not None else None
     frames = []
     for rec in good:

@@ -74,7 +74,8 @@ def _base_record(job: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _failed(job: dict[str, Any], cell: dict[str, Any], reason: str, extra: dict[str, Any]) -> dict[str, Any]:
+def failed_record(job: dict[str, Any], cell: dict[str, Any], reason: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """The record of a cell that failed (the worker's, and the launcher's for a worker that died)."""
     return {**_base_record(job, cell), **extra, "status": "failed", "error": reason, "started_at": _now()}
 
 
@@ -282,7 +283,7 @@ def run_job(job: dict[str, Any]) -> int:
     except Exception as exc:  # load / quantize failed: every cell of the job fails with the reason
         traceback.print_exc()
         for cell in cells:
-            write_record(out_dir, _failed(job, cell, one_line(exc), header))
+            write_record(out_dir, failed_record(job, cell, one_line(exc), header))
         return len(cells)
     failed = 0
     for cell in cells:
@@ -292,7 +293,7 @@ def run_job(job: dict[str, Any]) -> int:
             print(f"[{job['job_name']}] {cell['task']}: {summary} ({record['wall_s']:.1f} s)", flush=True)
         except Exception as exc:
             traceback.print_exc()
-            record = _failed(job, cell, one_line(exc), header)
+            record = failed_record(job, cell, one_line(exc), header)
         write_record(out_dir, record)
         if record["status"] != "ok":  # after the except block: its frames no longer pin CUDA memory
             failed += 1

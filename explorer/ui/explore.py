@@ -34,7 +34,6 @@ from explorer.charts.frontier import TOOLTIP_FIELDS, chart_data, frontier_chart,
 from explorer.charts.views import bill_chart, efficiency_chart, quant_chart
 from explorer.deployment.table import serve
 from explorer.hardware.catalog import Catalog, load_catalog
-from explorer.records.integrity import all_damage
 from explorer.records.store import load_samples
 from explorer.ui.common import BIG, EXPECTED, _text, error_html, hide_tracebacks, html_table, jupyter_chart, set_chart
 from explorer.ui.controls import WorkloadControls
@@ -199,7 +198,7 @@ class ExploreApp(Exports, w.VBox):
         devices = ", ".join(sorted(real.get_column("device_name").drop_nulls().unique().to_list())) or "none"
         n_rep = self.inputs.reported.height if self.inputs.reported is not None else 0
         beside = f", beside {n_rep} reported figures (data/reported, each with its source)" if n_rep else ""
-        self.damaged = all_damage(Path(folder))  # never used; said on the page, file names only
+        self.damaged = list(self.inputs.damaged)  # never used; said on the page, file names only
         hurt = "".join(f"<li>{html.escape(Path(d.path).name)}: {html.escape(d.reason)}</li>" for d in self.damaged[:10])
         more = f"<li>... {len(self.damaged) - 10} more (explorer check)</li>" if len(self.damaged) > 10 else ""
         damaged = f"<p>{len(self.damaged)} damaged file(s), not used:</p><ul>{hurt}{more}</ul>" if self.damaged else ""

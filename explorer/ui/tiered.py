@@ -18,15 +18,14 @@ import polars as pl
 
 from explorer.analysis.frontier import MEAN_TASK
 from explorer.analysis.report import load_inputs
-from explorer.cascade.confidence import CascadeError
 from explorer.cascade.report import cascade_report, frontier_rows
 from explorer.charts.frontier import frontier_chart
 from explorer.charts.views import cascade_chart
 from explorer.deployment.table import bill, serve
-from explorer.deployment.workload import WorkloadError, workload_flags
+from explorer.deployment.workload import workload_flags
 from explorer.hardware.catalog import Catalog, load_catalog
 from explorer.records.store import load_samples
-from explorer.ui.common import jupyter_chart, set_chart
+from explorer.ui.common import jupyter_chart, one_line, set_chart
 from explorer.ui.controls import SLIDER, WorkloadControls
 
 CHEAPEST = "cheapest for it"
@@ -137,10 +136,8 @@ class TieredApp(w.VBox):
                                          seed=int(self.seed.value))  # fmt: skip
             self.error = None
             self._draw()
-        except (CascadeError, WorkloadError, ValueError) as exc:
-            self._fail(str(exc))
-        except Exception as exc:  # noqa: BLE001 (a viewer gets one line, never a traceback)
-            self._fail(f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 (a viewer gets one line without server paths, never a traceback)
+            self._fail(one_line(exc))
         finally:
             self._busy = False
 
