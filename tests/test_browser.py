@@ -26,7 +26,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "data" / "demo_cpu"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-POINTS = "g.mark-symbol.role-mark path"
+POINTS = "g.points_marks path"  # the deployments (not the rings round the highlighted ones, nor legends)
 PRICE = "USD / hour (this machine)"
 # every point's aria-label (Vega writes the encoded fields): "USD per month (fleet): 64.26; accuracy: 0.52; ..."
 LABELS_JS = f"() => [...document.querySelectorAll('{POINTS}')].map(p => p.getAttribute('aria-label'))"
@@ -106,8 +106,8 @@ def shown_points(page) -> list[tuple]:
     out = []
     for label in page.evaluate(LABELS_JS):
         fields = dict(part.split(": ", 1) for part in label.split("; "))
-        money = float(fields["USD per month (fleet)"].replace(",", ""))
-        out.append((fields["hardware"], fields["accuracy from"], money, float(fields["accuracy"])))
+        money = float(re.sub(r"[$,]", "", fields["USD per month (fleet)"]))
+        out.append((fields["hardware"], fields["accuracy from"], money, float(fields["accuracy"].rstrip("%")) / 100))
     return sorted(out)
 
 
@@ -197,7 +197,7 @@ def test_app_offline_chart_price_traffic_and_click(shipped: Path, app_url: str, 
                 time.sleep(0.2)
             assert same_points(shown_points(page), want), (price, traffic, shown_points(page)[:3], want[:3])
             chosen = mirror.recommendation["chosen"]
-            text = page.locator(".explorer-recommendation pre").inner_text()
+            text = page.locator(".explorer-sentence").inner_text()
             assert f"{chosen['model']} {chosen['quant']} on {chosen['replicas']}x {chosen['hardware']}" in text
 
         # a filter that keeps the chart's shape: only the rows go to the browser (Vega data swap)
@@ -305,3 +305,145 @@ def test_redraw_with_10k_configurations(tmp_path: Path) -> None:
     (ARTIFACTS / "redraw_10k.json").write_text(json.dumps(report, indent=1))
     assert all(t > 0 for v in timings.values() for t in v), timings  # every change did redraw
     assert medians["price"] < 1000 and medians["target"] < 1000, medians
+
+
+# ---------------------------------------------------------------- random interaction sequences
+MARKS = "g.points_marks path"  # the deployments (not the rings of the highlighted ones)
+SEQUENCES = 20
+CHART_VIEWS = ("frontier", "per task", "latency")
+
+
+def _aria_fields(label: str) -> dict[str, str]:
+    return dict(part.split(": ", 1) for part in label.split("; ") if ": " in part)
+
+
+def drawn_points(page) -> list[tuple]:
+    """(deployment, hardware, accuracy text, cost as drawn) of every deployment point, from its aria-label."""
+    labels = page.evaluate(f"() => [...document.querySelectorAll('{MARKS}')].map(p => p.getAttribute('aria-label'))")
+    out = []
+    for label in labels:
+        f = _aria_fields(label)
+        out.append((f["deployment"], f["hardware"], f["accuracy ± stderr"], f["provenance"]))
+    return sorted(out)
+
+
+def mirror_points(app) -> list[tuple]:
+    return sorted((r["config"], r["hardware"], r["accuracy_text"], r["provenance"]) for r in app.chart_rows())
+
+
+def drawn_costs(page, title: str) -> list[float]:
+    labels = page.evaluate(f"() => [...document.querySelectorAll('{MARKS}')].map(p => p.getAttribute('aria-label'))")
+    return sorted(float(re.sub(r"[$,]", "", _aria_fields(label)[title])) for label in labels)
+
+
+def _select(page, kind: str, label: str):
+    return page.locator(f".widget-{kind}", has_text=label).locator("select").first
+
+
+def _random_action(rng, page, mirror) -> str:
+    """One interaction done in the browser and the same on the Python mirror; returns what was done."""
+    kind = rng.choice(("price", "traffic", "target", "hardware", "provider", "models", "quant", "task", "view"))
+    if kind in ("price", "traffic", "target"):
+        value = {"price": rng.choice(("0.05", "0.1", "0.25", "1", "3")),
+                 "traffic": rng.choice(("1000", "10000", "200000", "3000000")),
+                 "target": rng.choice(("0.6", "0.8", "0.9", "0.95", "1"))}[kind]  # fmt: skip
+        set_slider(page, {"price": PRICE, "traffic": "queries / day", "target": "accuracy target"}[kind], value)
+        ctl = {"price": mirror.price, "traffic": mirror.traffic, "target": mirror.target}[kind]
+        ctl.value = float(value)
+    elif kind in ("hardware", "models", "quant"):
+        ctl = {"hardware": mirror.deploy.hardware, "models": mirror.models, "quant": mirror.quants}[kind]
+        options = list(ctl.options)
+        keep = rng.sample(options, rng.randint(0 if kind != "hardware" else 1, len(options)))
+        if rng.random() < 0.4:
+            keep = options  # back to all, often
+        _select(
+            page, "select-multiple", {"models": "models", "quant": "quant", "hardware": "hardware"}[kind]
+        ).select_option(keep)
+        ctl.value = tuple(o for o in options if o in keep)
+        value = ",".join(keep)
+    elif kind in ("provider", "task"):
+        ctl = mirror.deploy.provider if kind == "provider" else mirror.task
+        pairs = list(zip(ctl._options_labels, ctl._options_values, strict=True))
+        label, value = pairs[0] if rng.random() < 0.5 else rng.choice(pairs)  # often back to the first option
+        _select(page, "dropdown", "provider" if kind == "provider" else "question on").select_option(label=label)
+        ctl.value = value
+    else:
+        value = rng.choice(("frontier", "per task", "latency", "relative", "bills"))
+        page.locator(".widget-toggle-buttons button", has_text=re.compile(f"^{value}$")).click()
+        mirror.view.value = value
+    return f"{kind}={value}"
+
+
+def _settled(page, mirror, timeout_s: float = 25) -> tuple[str, list[tuple], list[tuple]]:
+    """Wait until the page's headline and points are those of the mirror (or time out); return what is shown."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        text = page.locator(".explorer-sentence").inner_text().strip()
+        want = mirror.sentence or "no answer for these settings"
+        shown = drawn_points(page) if mirror.view.value in CHART_VIEWS and mirror.report is not None else []
+        expected = mirror_points(mirror) if shown or mirror.view.value in CHART_VIEWS and mirror.report else []
+        if (text == want and shown == expected) or time.monotonic() > deadline:
+            return text, shown, expected
+        time.sleep(0.25)
+
+
+def test_random_interaction_sequences_match_python(shipped: Path, app_url: str, tmp_path: Path) -> None:
+    """20 random sequences of 2-4 interactions (price, traffic, target, hardware, provider, model / quant filters,
+    question task, view): after each, the headline and every drawn deployment (name, hardware, accuracy +-
+    stderr, provenance, and its cost) equal those of an ExploreApp given the same values in Python; no page
+    error; no request leaves 127.0.0.1."""
+    import random
+
+    from explorer.charts.frontier import units
+    from explorer.ui.explore import ExploreApp
+
+    mirror = ExploreApp(shipped, read_only=False)  # a bug raises here (read-only would only show its line)
+    errors, outside = [], []
+    counts = {"sequences": 0, "actions": 0, "charts_compared": 0, "points_compared": 0, "headlines_compared": 0}
+    with sync_api.sync_playwright() as p:
+        context = open_browser(p, tmp_path / "chromium")
+        context.on("request", lambda r: outside.append(r.url) if urlparse(r.url).hostname != "127.0.0.1" else None)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(f"{counts['sequences']}: {exc}"))
+        page.goto(app_url, wait_until="commit")
+        page.wait_for_selector(MARKS, state="attached", timeout=45_000)
+        for seq in range(SEQUENCES):
+            rng = random.Random(seq)
+            done = [_random_action(rng, page, mirror) for _ in range(rng.randint(2, 4))]
+            text, shown, expected = _settled(page, mirror)
+            assert text == (mirror.sentence or "no answer for these settings"), (seq, done)
+            assert shown == expected, (seq, done, shown[:3], expected[:3])
+            if shown:
+                shown_col, factor, title, _ = units(mirror._cost())
+                want = sorted(r[shown_col] for r in mirror.chart_rows())
+                got = drawn_costs(page, title)
+                assert len(got) == len(want) and all(
+                    abs(a - b) <= 0.01 * max(abs(b), 0.01) for a, b in zip(got, want, strict=True)
+                ), (seq, done)
+                counts["points_compared"] += len(shown)
+                counts["charts_compared"] += 1
+            counts["headlines_compared"] += 1
+            counts["sequences"] += 1
+            counts["actions"] += len(done)
+            if seq in (0, SEQUENCES - 1):
+                page.screenshot(path=str(ARTIFACTS / f"app_sequence_{seq}.png"), full_page=True)
+        # the page's URL now holds its state: opened elsewhere, it shows the same answer and points
+        page.wait_for_function("q => location.search === (q ? '?' + q : '')", arg=mirror.url.query, timeout=10_000)
+        shared = context.new_page()
+        shared.on("pageerror", lambda exc: errors.append(f"shared link: {exc}"))
+        shared.goto(page.url, wait_until="commit")
+        shared.wait_for_selector(".explorer-sentence", timeout=45_000)
+        text, shown, expected = _settled(shared, mirror, timeout_s=90)  # a fresh kernel, then the link
+        assert text == (mirror.sentence or "no answer for these settings") and shown == expected, page.url
+        shared.screenshot(path=str(ARTIFACTS / "app_shared_link.png"), full_page=True)
+        shared.goto(app_url + "?task=nonsense&traffic=banana", wait_until="commit")
+        shared.locator(".explorer-link-note").get_by_text("default kept").first.wait_for(timeout=120_000)
+        note = shared.locator(".explorer-link-note").inner_text()
+        assert "task 'nonsense' is not an option" in note and "traffic 'banana' is not a number" in note, note
+        assert shared.locator(".explorer-sentence").inner_text().startswith("For 10,000 queries/day at >= 90%")
+        context.close()
+    assert not errors, errors
+    assert not outside, outside[:5]
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "interaction_counts.json").write_text(json.dumps(counts))
+    assert counts["sequences"] == SEQUENCES and counts["charts_compared"] >= SEQUENCES // 4, counts

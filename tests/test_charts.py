@@ -54,16 +54,47 @@ def _data(spec: dict) -> list[dict]:
     return values
 
 
+def _filters_on(layer: dict, field: str) -> bool:
+    return any(
+        isinstance(t.get("filter"), dict) and t["filter"].get("field") == field for t in layer.get("transform", [])
+    )
+
+
 def _layer(spec: dict, mark: str) -> dict:
-    (layer,) = [layer for layer in _layers(spec) if layer["mark"]["type"] == mark]
+    """The deployments' points ("point"), the Pareto step line ("line"), the cost range rule ("rule")."""
+    layers = _layers(spec)
+    if mark == "point":
+        (layer,) = [layer for layer in layers if layer.get("name") == "points"]
+    elif mark == "line":
+        (layer,) = [layer for layer in layers if layer["mark"]["type"] == "line" and _filters_on(layer, "on_frontier")]
+    else:  # the frontier chart's range rule (from x to x2), or a chart's only layer of that mark
+        same = [layer for layer in layers if layer["mark"]["type"] == mark]
+        (layer,) = [layer for layer in same if "x2" in layer["encoding"]] if len(same) > 1 else same
     return layer
+
+
+def _kinds(spec: dict) -> list[str]:
+    """Each layer's part: band, frontier, errors, range, points, rings, labels."""
+    out = []
+    for layer in _layers(spec):
+        mark, enc = layer["mark"]["type"], layer["encoding"]
+        if layer.get("name") == "points":
+            out.append("points")
+        elif mark == "line":
+            out.append("frontier" if _filters_on(layer, "on_frontier") else "band")
+        elif mark == "rule":
+            out.append("range" if "x2" in enc else "errors")
+        else:
+            out.append("rings" if mark == "point" else "labels")
+    return out
 
 
 def _kept(rows: list[dict], layer: dict) -> list[dict]:
     """The rows a layer's field-equal filters keep."""
     for step in layer.get("transform", []):
-        flt = step["filter"]
-        rows = [r for r in rows if r[flt["field"]] == flt["equal"]]
+        flt = step.get("filter")
+        if isinstance(flt, dict):
+            rows = [r for r in rows if r[flt["field"]] == flt["equal"]]
     return rows
 
 
@@ -77,21 +108,14 @@ def _pick(spec: dict) -> dict:
 
 def test_frontier_chart_encodings() -> None:
     spec = frontier_chart(_frame()).to_dict()
-    assert [layer["mark"]["type"] for layer in _layers(spec)] == ["rule", "line", "point"]  # points drawn on top
+    assert _kinds(spec) == ["band", "frontier", "errors", "range", "points", "rings", "labels", "labels"]
     enc = _layer(spec, "point")["encoding"]
-    assert enc["x"] == {
-        "field": "monthly_usd",
-        "scale": {"type": "log"},
-        "title": "USD per month (fleet)",
-        "type": "quantitative",
-    }
-    assert enc["y"]["field"] == "value" and enc["y"]["scale"] == {"zero": False} and enc["y"]["title"] == "accuracy"
-    assert enc["color"] == {
-        "field": "hardware",
-        "scale": {"scheme": "tableau20"},
-        "title": "hardware",
-        "type": "nominal",
-    }
+    assert enc["x"]["field"] == "monthly_usd" and enc["x"]["title"] == "USD per month (fleet)"
+    assert enc["x"]["scale"] == {"type": "log", "nice": False, "padding": 16}  # fitted to the data, no point cut
+    assert "'$'" in enc["x"]["axis"]["labelExpr"]  # dollars on the axis, not 1e-8
+    assert enc["y"]["field"] == "value" and enc["y"]["scale"] == {"zero": False, "nice": False, "padding": 16}
+    assert enc["y"]["axis"] == {"format": "~%"} and enc["y"]["title"] == "accuracy"
+    assert enc["color"]["field"] == "hardware" and len(enc["color"]["scale"]["range"]) == 12
     assert enc["stroke"] == {"field": "hardware", "legend": None, "type": "nominal"}
     # shape: where the accuracy comes from (measured here, reported for a base or an instruct model)
     assert enc["shape"]["field"] == "accuracy_mark" and enc["shape"]["type"] == "nominal"
@@ -99,8 +123,8 @@ def test_frontier_chart_encodings() -> None:
                                                 "cascade (held-out)", "oracle router (bound)"],
                                      "range": ["circle", "diamond", "triangle-up", "square", "cross"]}  # fmt: skip
     assert enc["opacity"] == {"condition": {"param": "pick", "value": 1.0}, "value": 0.35}
-    assert spec["title"] == "Accuracy vs USD per month (fleet)"
-    assert (spec["width"], spec["height"]) == (520, 340)
+    assert spec["title"]["text"] == "Accuracy vs USD per month (fleet)"
+    assert (spec["width"], spec["height"]) == (560, 360)
     assert "facet" not in spec  # one task
 
 
@@ -110,7 +134,7 @@ def test_frontier_chart_fill_opacity_filled_measured_hollow_projected() -> None:
     assert fill == {
         "field": "cost_provenance",
         "scale": {"domain": ["measured", "projected"], "range": [0.95, 0.08]},
-        "title": "cost",
+        "title": "cost (filled: measured)",
         "type": "nominal",
     }
     opacity = dict(zip(fill["scale"]["domain"], fill["scale"]["range"], strict=True))
@@ -143,42 +167,29 @@ def test_frontier_chart_data_rows_and_config_field() -> None:
 
 
 def test_frontier_chart_tooltip() -> None:
+    """Short: the deployment, its hardware, accuracy +- stderr, its cost in the axis' unit, provenance."""
     spec = frontier_chart(_frame()).to_dict()
     tips = _layer(spec, "point")["encoding"]["tooltip"]
-    fields = [t["field"] for t in tips]
-    assert fields == [
-        "monthly_usd",
-        "value",
-        "model",
-        "quant",
-        "hardware",
-        "provider",
-        "task",
-        "stderr",
-        "replicas",
-        "monthly_usd_optimistic",
-        "utilisation",
-        "cost_provenance",
+    assert [(t["field"], t["title"]) for t in tips] == [
+        ("config", "deployment"),
+        ("hardware", "hardware"),
+        ("accuracy_text", "accuracy ± stderr"),
+        ("monthly_usd", "USD per month (fleet)"),
+        ("provenance", "provenance"),
     ]
-    assert set(fields) - {"monthly_usd", "value"} <= set(TOOLTIP_FIELDS)
-    assert "efficiency" not in fields and "chance" not in fields and "cell_id" not in fields
-    by_field = {t["field"]: t for t in tips}
-    assert by_field["monthly_usd"] == {
-        "field": "monthly_usd",
-        "format": ".4g",
-        "title": "USD per month (fleet)",
-        "type": "quantitative",
-    }
-    assert by_field["utilisation"]["format"] == ".1%"
-    assert by_field["replicas"]["format"] == ","
-    assert by_field["hardware"] == {"field": "hardware", "title": "hardware", "type": "nominal"}
+    assert tips[3]["format"] == "$,.2f"
+    rows = {(r["cell_id"], r["hardware"]): r for r in _data(spec)}
+    assert rows[("c2", "L4")]["accuracy_text"] == "73.0% ± 2.0%"
+    assert rows[("c2", "L4")]["provenance"] == "accuracy measured, cost projected"
+    assert rows[("c3", "L4")]["provenance"] == "accuracy measured, cost measured"
+    assert set(TOOLTIP_FIELDS) >= {"model", "quant", "monthly_usd"}  # the detail view's figures
 
 
 def test_frontier_chart_range_rule_from_optimistic_to_conservative_cost() -> None:
     spec = frontier_chart(_frame()).to_dict()
     rule = _layer(spec, "rule")
     enc = rule["encoding"]
-    assert enc["x"]["field"] == "monthly_usd_optimistic" and enc["x"]["scale"] == {"type": "log"}
+    assert enc["x"]["field"] == "monthly_usd_optimistic" and enc["x"]["scale"]["type"] == "log"
     assert enc["x2"] == {"field": "monthly_usd"}
     assert enc["y"]["field"] == "value"
     assert enc["color"]["field"] == "hardware"
@@ -187,7 +198,7 @@ def test_frontier_chart_range_rule_from_optimistic_to_conservative_cost() -> Non
     assert ranges == {("c2", 200.0, 300.0), ("c0", 1200.0, 1800.0), ("c4", 1500.0, 2000.0)}
     # no optimistic column: no range layer
     bare = frontier_chart(_frame().drop("monthly_usd_optimistic")).to_dict()
-    assert [layer["mark"]["type"] for layer in _layers(bare)] == ["line", "point"]
+    assert "range" not in _kinds(bare)
 
 
 def test_frontier_chart_other_cost_column() -> None:
@@ -196,7 +207,7 @@ def test_frontier_chart_other_cost_column() -> None:
         (pl.col("monthly_usd_optimistic") / 1e5).alias("usd_per_query_optimistic"),
     )
     spec = frontier_chart(frame, cost="usd_per_query", title="per query").to_dict()
-    assert spec["title"] == "per query"
+    assert spec["title"]["text"] == "per query"
     assert _layer(spec, "point")["encoding"]["x"]["field"] == "usd_per_query"
     assert _layer(spec, "point")["encoding"]["x"]["title"] == "usd_per_query"  # no title listed: the name
     rule = _layer(spec, "rule")["encoding"]
@@ -205,7 +216,7 @@ def test_frontier_chart_other_cost_column() -> None:
     assert line["encoding"]["x"]["field"] == "usd_per_query" and line["encoding"]["order"]["field"] == "usd_per_query"
     # only monthly_usd_optimistic there: no range for a per-query cost
     no_range = frontier_chart(frame.drop("usd_per_query_optimistic"), cost="usd_per_query").to_dict()
-    assert "rule" not in [layer["mark"]["type"] for layer in _layers(no_range)]
+    assert "range" not in _kinds(no_range)
     with pytest.raises(ValueError, match="frontier_chart: missing column 'usd_per_query'"):
         frontier_chart(_frame(), cost="usd_per_query")
 
@@ -216,7 +227,7 @@ def test_frontier_step_line_keeps_exactly_the_frontier_rows() -> None:
     assert line["mark"]["interpolate"] == "step-after"
     assert line["encoding"]["x"]["field"] == "monthly_usd" and line["encoding"]["x"]["scale"]["type"] == "log"
     assert line["encoding"]["order"] == {"field": "monthly_usd", "type": "quantitative"}
-    assert line["transform"] == [{"filter": {"field": "on_frontier", "equal": True}}]
+    assert line["transform"][0] == {"filter": {"field": "on_frontier", "equal": True}}
     kept = _kept(_data(spec), line)
     # the frontier across hardware, by hand: 250 (0.50), 300 (0.73), 1500 (0.79), 1800 (0.80)
     assert [(r["model"], r["quant"], r["hardware"]) for r in kept] == [
@@ -270,8 +281,8 @@ def test_frontier_chart_facets_several_tasks() -> None:
     assert spec["facet"] == {"field": "task", "title": None, "type": "nominal"}
     assert spec["columns"] == 3
     assert spec["resolve"] == {"scale": {"y": "independent"}}
-    assert spec["title"] == "Accuracy vs USD per month (fleet)"
-    assert [layer["mark"]["type"] for layer in _layers(spec)] == ["rule", "line", "point"]
+    assert spec["title"]["text"] == "Accuracy vs USD per month (fleet)"
+    assert _kinds(spec) == ["band", "frontier", "errors", "range", "points", "rings", "labels", "labels"]
     assert _pick(spec)["select"]["fields"] == ["model", "quant", "hardware", "provider", "task"]
     rows = _data(spec)
     assert len(rows) == 2 * len(ROWS)

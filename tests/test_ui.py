@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import time
@@ -10,6 +11,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from explorer.analysis.headline import settings_line
+from explorer.analysis.recommend import usd
 from explorer.hardware.catalog import load_catalog
 from explorer.records.files import atomic_write_text, write_record, write_samples
 from explorer.records.store import load_evals
@@ -132,6 +135,12 @@ def test_loads_everything_and_recommends(results: Path, app: ExploreApp) -> None
     rec = app.recommendation
     assert rec["task"] == "__mean__" and rec["chosen"]["model"] == "mid"  # 0.75 >= 0.9 x 0.8; cheap (0.6) is not
     assert "mid int8" in app.rec_html.value and "/month" in app.rec_html.value
+    # the headline, by hand: mid on two replicas of this machine at the placeholder price, flagged as such
+    assert f"mid int8 on 2x {DEVICE}, {usd(2 * placeholder * 720)}/month (measured; its " in app.sentence
+    assert "/h price is a placeholder: set it)" in app.sentence and "Within noise of its accuracy" in app.sentence
+    assert app.sentence in html.unescape(app.headline_html.value)
+    assert {r["task"] for r in _chart_rows(app)} == {"__mean__"}  # the frontier view: the headline's scope
+    app.view.value = "per task"
     assert {r["task"] for r in _chart_rows(app)} == {"task_a", "task_b"}
 
 
@@ -154,7 +163,12 @@ def test_price_and_traffic_sequences_match_the_cli_and_the_export(app: ExploreAp
         assert mine["monthly_usd"].item() == pytest.approx(max(1, replicas) * price * 720)
         assert app.recommendation["chosen"]["monthly_usd"] == pytest.approx(doc["answer"]["chosen"]["monthly_usd"])
         assert app.flags()[0] in app.rec_html.value  # the page shows the command that gives these numbers
-        exported = pl.read_csv(app.export("csv", tmp_path))
+        path = app.export("csv", tmp_path)
+        head = path.read_text().splitlines()[:2]  # the headline and its settings ride with the table
+        assert head == [f"# {app.sentence}", f"# {settings_line(app.settings)}"]
+        assert f"{usd(doc['answer']['chosen']['monthly_usd'])}/month" in app.sentence
+        assert f"traffic: {traffic:,.0f} queries/day" in head[1] and f"${price:.2f}/h" in head[1]
+        exported = pl.read_csv(path, comment_prefix="#")
         best = exported.filter(
             (pl.col("hardware") == DEVICE) & (pl.col("task") == "task_a") & (pl.col("model") == "best")
         )
@@ -189,6 +203,7 @@ def test_billing_latency_and_cost_axis(app: ExploreApp) -> None:
 
 
 def test_filters_reduce_rows_and_an_empty_filter_clears_the_chart(app: ExploreApp) -> None:
+    app.view.value = "per task"
     faceted = app.jchart.spec
     app.tasks.value = ("task_a",)
     assert set(app.table["task"]) == {"task_a"}
@@ -227,7 +242,7 @@ def test_views(app: ExploreApp) -> None:
     assert app.status.value == "" and app.jchart.spec["mark"]["type"] == "bar"
     app.view.value = "bills"
     assert app.status.value == "" and "idle" in json.dumps(app.jchart.spec)
-    app.view.value = "mean over tasks"
+    app.view.value = "frontier"
     rows = _chart_rows(app)
     assert {r["task"] for r in rows} == {"__mean__"} and len({(r["model"], r["hardware"]) for r in rows}) == len(rows)
     app.view.value = "relative"
@@ -241,7 +256,7 @@ def test_click_fills_the_detail_view_with_per_sample_rows(app: ExploreApp) -> No
     assert app.selected["cell_id"].to_list() == ["mid-int8-task_b"]
     assert app.samples.height == 4 and set(app.samples["cell_id"]) == {"mid-int8-task_b"}
     assert "2/4 correct" in app.detail_html.value
-    app.view.value = "mean over tasks"  # a mean point stands for every task of the configuration
+    app.view.value = "frontier"  # a mean point stands for every task of the configuration
     mean = {**point, "model": "best", "quant": "bf16", "task": "__mean__"}
     app.jchart._vl_selections = {"pick": {"value": {"vlPoint": {"or": [mean]}}, "store": []}}
     assert app.selected.height == 2 and app.samples.height == 8
@@ -251,7 +266,7 @@ def test_click_fills_the_detail_view_with_per_sample_rows(app: ExploreApp) -> No
 
 def test_export_files(app: ExploreApp, tmp_path: Path) -> None:
     app.tasks.value = ("task_a",)
-    csv = pl.read_csv(app.export("csv", tmp_path / "out"))
+    csv = pl.read_csv(app.export("csv", tmp_path / "out"), comment_prefix="#")
     assert csv.height == app.table.height and set(csv["task"]) == {"task_a"}
     assert pl.read_parquet(app.export("parquet", tmp_path / "out")).height == app.table.height
     assert app.export("png", tmp_path / "out").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -422,3 +437,52 @@ def test_table_frontier_and_cascade_say_each_damaged_file_once(results: Path, ca
         assert rc == (2 if argv[0] == "cascade" else 0), argv
         err = capsys.readouterr().err
         assert err.count("damaged, not used:") == 1 and line in err, (argv, err)
+
+
+def test_a_link_reproduces_the_view_and_bad_values_keep_the_defaults(results: Path) -> None:
+    """The URL a page sends (`url.initial`) sets the controls, and after each refresh `url.query` holds the state
+    that reproduces the view; a bad value keeps its default and says so in one line."""
+    sender = ExploreApp(results, reported=False)
+    sender.task.value, sender.traffic.value, sender.target.value = "task_b", 1e6, 0.8
+    sender.deploy.hardware.value, sender.view.value = (DEVICE, "L4"), "latency"
+    link = sender.url.query
+    assert "task=task_b" in link and "view=latency" in link and "traffic=1000000" in link
+    viewer = ExploreApp(results, reported=False)
+    viewer.url.initial = link  # what the browser sends once its page connects
+    assert (viewer.task.value, viewer.traffic.value, viewer.target.value) == ("task_b", 1e6, 0.8)
+    assert viewer.deploy.hardware.value == (DEVICE, "L4") and viewer.view.value == "latency"
+    assert viewer.sentence == sender.sentence and viewer.chart_rows() == sender.chart_rows()
+    assert viewer.link_note.value == ""
+    bad = ExploreApp(results, reported=False)
+    bad.url.initial = "task=task_z&traffic=banana&view=frontier"
+    assert bad.task.value == "" and bad.traffic.value == 10_000  # defaults kept
+    note = html.unescape(bad.link_note.value)
+    assert "link: task 'task_z' is not an option (did you mean 'task_b' or 'task_a'?): default kept" in note
+    assert "traffic 'banana' is not a number: default kept" in note
+    assert bad.sentence.startswith("For 10,000 queries/day")
+
+
+def test_detail_pages_documents_with_their_text(app: ExploreApp) -> None:
+    """With the task's docs/ file, each document row shows its question, the gold answer and the model's choice as
+    text, ten to a page."""
+    from explorer.records.docs import docs_path
+    from explorer.ui.detail import PAGE_ROWS
+
+    rows = app.samples if not app.samples.is_empty() else None
+    assert rows is None  # nothing picked yet
+    folder = Path(app.results_dir)
+    docs_path(folder, "task_b").parent.mkdir(exist_ok=True)
+    lines = [{"task": "task_b", "doc_id": i, "doc_hash": None, "question": f"Question {i}?",
+              "choices": ["yes", "no"], "gold": None} for i in range(4)]  # fmt: skip
+    docs_path(folder, "task_b").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    point = {"model": "mid", "quant": "int8", "hardware": DEVICE, "provider": None, "task": "task_b"}
+    app.show_detail([point])
+    shown = app.detail.rows
+    assert shown.height == app.samples.height == 4 and shown["question"].to_list() == [
+        f"Question {i}?" for i in range(4)
+    ]
+    by_id = {r["doc_id"]: r for r in app.samples.iter_rows(named=True)}
+    for r in shown.iter_rows(named=True):  # the indices 0/1 read as the choices' text
+        assert r["gold"] == ["yes", "no"][int(by_id[r["doc_id"]]["target"])]
+        assert r["pred"] == ["yes", "no"][int(by_id[r["doc_id"]]["pred"])]
+    assert "Question 3?" in app.detail_html.value and app.detail.pages == 1 and PAGE_ROWS == 10

@@ -55,6 +55,8 @@ ROW_FIELDS = (
     "cost_provenance",
     "service_source",
     "price_source",
+    "accuracy_provenance",
+    "source_doc",
 )
 _REL_EPS = 1e-12
 
@@ -185,7 +187,7 @@ def with_frontier(table: pl.DataFrame, cost: str = "monthly_usd") -> pl.DataFram
     return pareto_frontier(served, cost=cost, accuracy="value", by=("task",))
 
 
-def _usd(v: float | None) -> str:
+def usd(v: float | None) -> str:
     if v is None:
         return "n/a"
     return f"${v:,.0f}" if abs(v) >= 100 else f"${v:,.2f}" if abs(v) >= 0.01 else f"${v:.3g}"
@@ -200,12 +202,12 @@ def describe(row: Mapping[str, Any]) -> str:
     rng = ""
     lo = row.get("monthly_usd_optimistic")
     if row.get("cost_provenance") == "projected" and lo is not None and not math.isclose(lo, row["monthly_usd"]):
-        rng = f", optimistic {_usd(lo)}"
+        rng = f", optimistic {usd(lo)}"
     return (
-        f"{row['model']} {row['quant']} on {row['replicas']}x {row['hardware']}: {_usd(row['monthly_usd'])}/month "
+        f"{row['model']} {row['quant']} on {row['replicas']}x {row['hardware']}: {usd(row['monthly_usd'])}/month "
         f"({row['cost_provenance']}{rng}), {_share(row['utilisation'])} busy, {_share(row['idle_share'])} idle "
-        f"({_usd(row['idle_usd_per_month'])}/month), accuracy {row['value']:.3f}, "
-        f"{_usd(row['effective_usd_per_query'])}/query"
+        f"({usd(row['idle_usd_per_month'])}/month), accuracy {row['value']:.3f}, "
+        f"{usd(row['effective_usd_per_query'])}/query"
     )
 
 
@@ -222,5 +224,5 @@ def format_answer(ans: Mapping[str, Any], queries_per_day: float) -> str:
     if ans.get("baseline") is not None:
         lines.append(f"baseline (most accurate on {ans['baseline_hardware']}): " + describe(ans["baseline"]))
         ratio = f" ({ans['saving_x']:.3g}x cheaper)" if ans.get("saving_x") is not None else ""
-        lines.append(f"saving: {_usd(ans['saving_usd_per_month'])}/month{ratio}")
+        lines.append(f"saving: {usd(ans['saving_usd_per_month'])}/month{ratio}")
     return "\n".join(lines)

@@ -20,9 +20,9 @@ from explorer.deployment.workload import Workload
 from explorer.hardware.catalog import Catalog
 
 # the answer's row fields, plus what a script filtering the table needs
-JSON_FIELDS = ("accuracy", *ROW_FIELDS, "replicas_optimistic", "on_frontier", "excluded_reason", "accuracy_provenance",
-               "protocol_group", "model_kind", "quant_level", "quant_method", "quant_backend", "cost_quant",
-               "source", "params_b", "tokenizer")  # fmt: skip
+JSON_FIELDS = tuple(dict.fromkeys(("accuracy", *ROW_FIELDS, "replicas_optimistic", "on_frontier", "excluded_reason",
+               "accuracy_provenance", "protocol_group", "model_kind", "quant_level", "quant_method", "quant_backend",
+               "cost_quant", "source", "params_b", "tokenizer")))  # fmt: skip
 
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,56 +2,57 @@
 
 The frontier chart carries a click selection named "pick" (on `cell_id` where it names every point once, else on
 the configuration and task columns), so a UI can read which point was clicked
-(`alt.JupyterChart(chart).selections.pick`).
+(`alt.JupyterChart(chart).selections.pick`). Costs are drawn in human units (`UNITS`: USD per month, per 1M
+queries, per 1,000 correct answers; latency in ms), accuracy as a share with its stderr bar.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import altair as alt
 import polars as pl
 
 from explorer.analysis.columns import require_columns
 from explorer.analysis.frontier import ACCURACY, config_columns, pareto_frontier, relative_to_best
+from explorer.analysis.headline import noise_groups, same_deployment
 from explorer.charts.common import TITLES, chartable, positive, tooltip
 
 PICK = "pick"
+# twelve colours told apart at a glance (tableau10 + 2): one per hardware option of the shipped catalog
+HARDWARE_COLOURS = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6",
+                    "#9d755d", "#bab0ac", "#393b79", "#17becf"]  # fmt: skip
 PROVENANCE_FILL = alt.Scale(domain=["measured", "projected"], range=[0.95, 0.08])
+# cost column -> (column drawn, factor, axis title, d3 format of a value)
+UNITS: dict[str, tuple[str, float, str, str]] = {
+    "monthly_usd": ("monthly_usd", 1.0, "USD per month (fleet)", "$,.2f"),
+    "effective_usd_per_query": ("usd_per_million_queries", 1e6, "USD per 1M queries (bill / queries)", "$,.2f"),
+    "marginal_usd_per_query": ("marginal_usd_per_million_queries", 1e6, "USD per 1M queries (busy seconds)", "$,.2f"),
+    "usd_per_correct": ("usd_per_thousand_correct", 1e3, "USD per 1,000 correct answers", "$,.2f"),
+    "latency_s": ("latency_ms", 1e3, "latency per query (ms)", ",.1f"),
+}
+MONEY_LABELS = "datum.value >= 1 ? '$' + format(datum.value, ',.4~r') : '$' + format(datum.value, '.2~r')"
+GUIDES = alt.Scale(domain=["Pareto frontier", "within noise (1.96 stderr)"], range=[1.5, 12])
+ROLES = alt.Scale(domain=["recommended", "baseline"], range=[[1, 0], [4, 3]])
 TOOLTIP_FIELDS = (
-    "model",
-    "quant",
-    "hardware",
-    "provider",
-    "task",
-    "value",
-    "stderr",
-    "replicas",
-    "monthly_usd",
-    "monthly_usd_optimistic",
-    "effective_usd_per_query",
-    "marginal_usd_per_query",
-    "usd_per_correct",
-    "utilisation",
-    "idle_share",
-    "latency_s",
-    "accuracy_provenance",
-    "model_kind",
-    "quant_method",
-    "quant_backend",
-    "source",
-    "cost_provenance",
-    "service_source",
-)
+    "model", "quant", "hardware", "provider", "task", "value", "stderr", "replicas", "monthly_usd",
+    "monthly_usd_optimistic", "effective_usd_per_query", "marginal_usd_per_query", "usd_per_correct", "utilisation",
+    "idle_share", "latency_s", "accuracy_provenance", "model_kind", "quant_method", "quant_backend", "source",
+    "cost_provenance", "service_source",
+)  # fmt: skip  # the detail view's figures; the chart's tooltip is short (`_short_tooltip`)
+ACCURACY_MARKS = alt.Scale(domain=["measured", "reported (base)", "reported (instruct)", "cascade (held-out)",
+                                   "oracle router (bound)"],
+                           range=["circle", "diamond", "triangle-up", "square", "cross"])  # fmt: skip
 
 
 def _unique_ids(frame: pl.DataFrame, col: str) -> bool:
     return col in frame.columns and frame.get_column(col).null_count() == 0 and frame.get_column(col).is_unique().all()
 
 
-ACCURACY_MARKS = alt.Scale(domain=["measured", "reported (base)", "reported (instruct)", "cascade (held-out)",
-                                   "oracle router (bound)"],
-                           range=["circle", "diamond", "triangle-up", "square", "cross"])  # fmt: skip
+def units(cost: str) -> tuple[str, float, str, str]:
+    """(column drawn, factor, axis title, value format) of a cost column (unknown: itself, as is)."""
+    return UNITS.get(cost, (cost, 1.0, TITLES.get(cost, cost), ".4g"))
 
 
 def _config_label(frame: pl.DataFrame) -> pl.DataFrame:
@@ -68,9 +69,52 @@ def _config_label(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def chart_data(frame: pl.DataFrame, cost: str = "monthly_usd", accuracy: str = ACCURACY) -> pl.DataFrame:
+def _tip_columns(frame: pl.DataFrame, accuracy: str) -> pl.DataFrame:
+    """accuracy as '52.3% ± 5.0%' and provenance as 'accuracy measured, cost projected' (short tooltip)."""
+    value = (pl.col(accuracy).cast(pl.Float64) * 100).round(1).cast(pl.String)
+    if "stderr" in frame.columns:
+        err = (pl.col("stderr").cast(pl.Float64) * 100).round(1).cast(pl.String)
+        text = pl.when(pl.col("stderr").is_not_null()).then(pl.format("{}% ± {}%", value, err))
+        text = text.otherwise(pl.format("{}%", value))
+    else:
+        text = pl.format("{}%", value)
+    acc = pl.col("accuracy_mark").str.replace(r" \(.*", "")
+    prov = pl.format("accuracy {}, cost {}", acc, pl.col("cost_provenance"))
+    return frame.with_columns(text.alias("accuracy_text"), prov.alias("provenance"))
+
+
+def _with_noise(data: pl.DataFrame, cost: str, accuracy: str) -> pl.DataFrame:
+    """`noise_group` (per task, frontier points only; null elsewhere) and `noise_group_size`."""
+    rows = data.with_row_index("_row").rename({accuracy: "value"} if accuracy != "value" else {})
+    by = "task" if "task" in rows.columns else None
+    parts = [noise_groups(part, cost) for part in (rows.partition_by(by) if by else [rows])]
+    kept = [p.select("_row", "noise_group", "noise_group_size") for p in parts if p.height]
+    grouped = pl.concat(kept) if kept else pl.DataFrame()
+    empty = [pl.lit(None, dtype=pl.Int64).alias(c) for c in ("noise_group", "noise_group_size")]
+    out = rows.join(grouped, on="_row", how="left") if grouped.height else rows.with_columns(empty)
+    if by:
+        out = out.with_columns(pl.format("{}/{}", pl.col("task"), pl.col("noise_group")).alias("noise_group"))
+    return out.sort("_row").drop("_row").rename({"value": accuracy} if accuracy != "value" else {})
+
+
+def _with_roles(data: pl.DataFrame, roles: Mapping[str, Mapping[str, Any] | None]) -> pl.DataFrame:
+    """`role`: 'recommended' / 'baseline' on the rows of those deployments (the first role wins)."""
+    found: list[str | None] = []
+    for row in data.iter_rows(named=True):
+        found.append(next((name for name, pick in roles.items() if same_deployment(row, pick)), None))
+    return data.with_columns(pl.Series("role", found, dtype=pl.String))
+
+
+def chart_data(
+    frame: pl.DataFrame,
+    cost: str = "monthly_usd",
+    accuracy: str = ACCURACY,
+    roles: Mapping[str, Mapping[str, Any] | None] | None = None,
+) -> pl.DataFrame:
     """The rows `frontier_chart` draws, as it draws them (a UI swapping rows into a shown chart sends these):
-    positive costs only, `on_frontier` per task unless given, the derived `config` label, JSON-safe columns."""
+    positive costs only, `on_frontier` per task unless given, the cost in its drawn unit (`units`), the accuracy
+    bar (`accuracy_low`, `accuracy_high`: +- stderr), noise groups, `role` of the `roles` deployments, the derived
+    `config` label and short tooltip texts, JSON-safe columns."""
     require_columns(frame, (cost, accuracy, "model", "quant"), "frontier_chart")
     data = positive(frame, cost)  # before the frontier: a point the log axis cannot show must not dominate
     if "on_frontier" not in data.columns:
@@ -79,7 +123,68 @@ def chart_data(frame: pl.DataFrame, cost: str = "monthly_usd", accuracy: str = A
         data = data.with_columns(pl.lit("as measured").alias("hardware"))
     if "cost_provenance" not in data.columns:
         data = data.with_columns(pl.lit("measured").alias("cost_provenance"))
-    return chartable(_config_label(data))
+    shown, factor, _, _ = units(cost)
+    scaled = [(pl.col(c) * factor).alias(c.replace(cost, shown)) for c in (cost, f"{cost}_optimistic")
+              if c in data.columns and shown != cost]  # fmt: skip
+    err = pl.col("stderr").cast(pl.Float64).fill_null(0.0) if "stderr" in data.columns else pl.lit(0.0)
+    data = data.with_columns(*scaled, (pl.col(accuracy) - err).alias("accuracy_low"),
+                             (pl.col(accuracy) + err).alias("accuracy_high"))  # fmt: skip
+    mid = data.select(pl.col(cost).cast(pl.Float64).log().mean()).item() if data.height else 0.0
+    side = pl.when(pl.col(cost).cast(pl.Float64).log() <= mid).then(pl.lit("left")).otherwise(pl.lit("right"))
+    data = data.with_columns(side.alias("label_align"))
+    data = _with_noise(data.drop("noise_group", "noise_group_size", strict=False), cost, accuracy)
+    if roles is not None or "role" not in data.columns:  # the rows of an earlier chart_data keep their roles
+        data = _with_roles(data, roles or {})
+    return chartable(_tip_columns(_config_label(data), accuracy))
+
+
+def _short_tooltip(shown: str, title: str, fmt: str) -> list[alt.Tooltip]:
+    return [alt.Tooltip("config:N", title="deployment"), alt.Tooltip("hardware:N", title="hardware"),
+            alt.Tooltip("accuracy_text:N", title="accuracy ± stderr"), alt.Tooltip(f"{shown}:Q", title=title,
+            format=fmt), alt.Tooltip("provenance:N", title="provenance")]  # fmt: skip
+
+
+def _axes(data: pl.DataFrame, cost: str, accuracy: str) -> tuple[alt.X, alt.Y]:
+    shown, _, title, _ = units(cost)
+    money = cost in UNITS and "usd" in cost
+    axis = alt.Axis(labelExpr=MONEY_LABELS) if money else alt.Axis(format=",.4~r") if cost in UNITS else alt.Axis()
+    x = alt.X(f"{shown}:Q", scale=alt.Scale(type="log", nice=False, padding=16), title=title, axis=axis)
+    y_scale = alt.Scale(zero=False, nice=False, padding=16)
+    y = alt.Y(f"{accuracy}:Q", scale=y_scale, title=TITLES.get(accuracy, accuracy), axis=alt.Axis(format="~%"))
+    return x, y
+
+
+def _guide_layers(base: alt.Chart, x: alt.X, y: alt.Y, cost: str, by_task: bool) -> list[alt.Chart]:
+    """The noise groups (a wide pale band through the frontier points within noise of each other) and the Pareto
+    step line, with one legend ("guide")."""
+    shown = units(cost)[0]
+    per_task = {"detail": "task:N"} if by_task else {}
+    width = alt.StrokeWidth("guide:N", scale=GUIDES, title="guide", legend=alt.Legend(symbolStrokeColor="#777"))
+    noisy = base.transform_filter("datum.noise_group_size > 1")
+    band = (noisy.transform_calculate(guide="'within noise (1.96 stderr)'")
+            .mark_line(color="#9ecae9", opacity=0.45, strokeCap="round", strokeJoin="round")
+            .encode(x=x, y=y, strokeWidth=width, detail="noise_group:N", order=alt.Order(f"{shown}:Q")))  # fmt: skip
+    line = (base.transform_filter(alt.FieldEqualPredicate(field="on_frontier", equal=True))
+            .transform_calculate(guide="'Pareto frontier'")
+            .mark_line(interpolate="step-after", color="black", opacity=0.6)
+            .encode(x=x, y=y, strokeWidth=width, order=alt.Order(f"{shown}:Q"), **per_task))  # fmt: skip
+    return [band, line]  # one line per task, also when not faceted
+
+
+def _highlights(base: alt.Chart, x: alt.X, y: alt.Y) -> list[alt.Chart]:
+    """A ring round the recommended and the baseline deployment, and their names written beside them (the
+    recommended, usually the cheaper, to its right; the baseline to its left)."""
+    marked = base.transform_filter("isValid(datum.role)")
+    ring = marked.mark_point(filled=False, size=520, strokeWidth=2.2, color="black").encode(
+        x=x, y=y, strokeDash=alt.StrokeDash("role:N", scale=ROLES, title="highlighted"))  # fmt: skip
+    labels = [
+        marked.transform_filter(alt.FieldEqualPredicate(field="label_align", equal=align))
+        .transform_calculate(label="datum.role + ': ' + datum.config")
+        .mark_text(align=align, dx=dx, dy=-14 if align == "left" else 22, fontSize=12, fontWeight="bold")
+        .encode(x=x, y=y, text=alt.Text("label:N"))
+        for align, dx in (("left", 14), ("right", -14))
+    ]  # written towards the middle of the plot, so that no name runs off its edge
+    return [ring, *labels]
 
 
 def frontier_chart(
@@ -88,61 +193,48 @@ def frontier_chart(
     accuracy: str = ACCURACY,
     facet: str | None = "task",
     title: str | None = None,
+    roles: Mapping[str, Mapping[str, Any] | None] | None = None,
+    subtitle: Sequence[str] = (),
 ) -> alt.LayerChart | alt.FacetChart:
-    """Accuracy vs `cost` (log x) for every hardware at once: colour = hardware, shape = where the accuracy comes
-    from (measured here; reported, base or instruct model), filled = cost measured on that hardware, hollow =
-    projected (with a bar from its optimistic to its conservative cost where `{cost}_optimistic` exists), the
-    Pareto frontier as a step line over the `on_frontier` points, a tooltip of the deployment's figures and a
-    click selection "pick".
-
-    `on_frontier` is computed per task unless the frame has it. Points without a positive cost are left out."""
-    data = chart_data(frame, cost, accuracy)
+    """Accuracy vs `cost` (log x, human units) for every hardware at once: colour = hardware, shape = where the
+    accuracy comes from (measured here; reported, base or instruct model), filled = cost measured on that
+    hardware, hollow = projected (with a bar from its optimistic to its conservative cost where
+    `{cost}_optimistic` exists), a vertical bar of +- stderr, the Pareto frontier as a step line, frontier points
+    within noise of each other joined by a pale band, the `roles` deployments (recommended, baseline) ringed and
+    named, a short tooltip and a click selection "pick". `on_frontier` is computed per task unless the frame has
+    it. Points without a positive cost are left out. `subtitle`: lines under the title (the settings)."""
+    data = chart_data(frame, cost, accuracy, roles)
+    shown, _, axis_title, fmt = units(cost)
     pick_fields = ["cell_id"] if _unique_ids(data, "cell_id") else [*config_columns(data), "task"]
     pick = alt.selection_point(name=PICK, fields=[f for f in pick_fields if f in data.columns], on="click",
                                clear="dblclick")  # fmt: skip
-    x = alt.X(f"{cost}:Q", scale=alt.Scale(type="log"), title=TITLES.get(cost, cost))
-    y = alt.Y(f"{accuracy}:Q", scale=alt.Scale(zero=False), title=TITLES.get(accuracy, accuracy))
-    color = alt.Color("hardware:N", title="hardware", scale=alt.Scale(scheme="tableau20"))
+    x, y = _axes(data, cost, accuracy)
+    color = alt.Color("hardware:N", title="hardware", scale=alt.Scale(range=HARDWARE_COLOURS))
     base = alt.Chart(data)
-    points = (
-        base.mark_point(filled=True, size=90, strokeWidth=1.6)
-        .encode(
-            x=x,
-            y=y,
-            color=color,
-            stroke=alt.Stroke("hardware:N", legend=None),
-            shape=alt.Shape("accuracy_mark:N", scale=ACCURACY_MARKS, title="accuracy from"),
-            fillOpacity=alt.FillOpacity("cost_provenance:N", scale=PROVENANCE_FILL, title="cost"),
-            tooltip=tooltip(data, (cost, accuracy, *TOOLTIP_FIELDS)),
-            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
-        )
-        .add_params(pick)
+    points = alt.Chart(data, name="points").mark_point(filled=True, size=90, strokeWidth=1.6).encode(
+        x=x, y=y, color=color, stroke=alt.Stroke("hardware:N", legend=None),
+        shape=alt.Shape("accuracy_mark:N", scale=ACCURACY_MARKS, title="accuracy from"),
+        fillOpacity=alt.FillOpacity("cost_provenance:N", scale=PROVENANCE_FILL, title="cost (filled: measured)"),
+        tooltip=_short_tooltip(shown, axis_title, fmt), opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
+    ).add_params(pick)  # fmt: skip
+    errors = (
+        base.transform_filter("datum.accuracy_high > datum.accuracy_low")
+        .mark_rule(opacity=0.5)
+        .encode(x=x, y=alt.Y("accuracy_low:Q", title=TITLES.get(accuracy, accuracy)), y2="accuracy_high:Q", color=color)
     )
-    layers: list[alt.Chart] = []
-    low = f"{cost}_optimistic"
+    layers: list[alt.Chart] = [*_guide_layers(base, x, y, cost, "task" in data.columns), errors]
+    low = f"{shown}_optimistic"
     if low in data.columns:
         ranged = alt.FieldEqualPredicate(field="cost_provenance", equal="projected")
-        layers.append(
-            base.transform_filter(ranged)
-            .mark_rule(strokeWidth=1.2, opacity=0.45)
-            .encode(
-                x=alt.X(f"{low}:Q", scale=alt.Scale(type="log"), title=TITLES.get(cost, cost)),
-                x2=f"{cost}:Q",
-                y=y,
-                color=color,
-            )  # fmt: skip
-        )
-    line = (
-        base.transform_filter(alt.FieldEqualPredicate(field="on_frontier", equal=True))
-        .mark_line(interpolate="step-after", color="black", strokeWidth=1.5, opacity=0.6)
-        .encode(x=x, y=y, order=alt.Order(f"{cost}:Q"), **({"detail": "task:N"} if "task" in data.columns else {}))
-    )  # one line per task, also when not faceted
-    layered = alt.layer(*layers, line, points)
-    name = title or f"Accuracy vs {TITLES.get(cost, cost)}"
+        layers.append(base.transform_filter(ranged).mark_rule(strokeWidth=1.2, opacity=0.45).encode(
+            x=alt.X(f"{low}:Q", scale=alt.Scale(type="log", nice=False, padding=16), title=axis_title),
+            x2=f"{shown}:Q", y=y, color=color))  # fmt: skip
+    layered = alt.layer(*layers, points, *_highlights(base, x, y))
+    head = alt.TitleParams(title or f"Accuracy vs {axis_title}", subtitle=list(subtitle), anchor="start")
     if facet is not None and facet in data.columns and data.get_column(facet).n_unique() > 1:
         chart = layered.facet(facet=alt.Facet(f"{facet}:N", title=None), columns=3)
-        return chart.resolve_scale(y="independent").properties(title=name)
-    return layered.properties(title=name, width=520, height=340)
+        return chart.resolve_scale(y="independent").properties(title=head)
+    return layered.properties(title=head, width=560, height=360)
 
 
 def relative_chart(
@@ -159,7 +251,7 @@ def relative_chart(
     data = chartable(_config_label(positive(data, "relative_cost")))
     colour = "hardware:N" if "hardware" in data.columns else "model:N"
     points = (
-        alt.Chart(data)
+        alt.Chart(data, name="points")
         .mark_point(filled=True, size=80)
         .encode(
             x=alt.X("relative_cost:Q", scale=alt.Scale(type="log"), title="cost / cost of the most accurate"),

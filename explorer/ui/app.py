@@ -68,6 +68,13 @@ class AppConfig:
             raise ValueError(f"--max-kernels {self.max_kernels}: at least 1 (viewers served at once)")
 
 
+def jupyter_path(environ: dict[str, str] | None = None) -> str:
+    """JUPYTER_PATH with the repository's share/jupyter first: Voila finds the "explorer" template there (voila.json;
+    Voila's lab template without its Font Awesome CDN stylesheets: the page requests nothing off its server)."""
+    rest = (os.environ if environ is None else environ).get("JUPYTER_PATH", "")
+    return os.pathsep.join([str(REPO_ROOT / "share" / "jupyter"), *([rest] if rest else [])])
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as sock:
@@ -160,7 +167,8 @@ def serve_app(
     config = AppConfig(results_dir=Path(results_dir), port=port, max_kernels=max_kernels)
     if not NOTEBOOK.is_file():
         raise FileNotFoundError(f"{NOTEBOOK} is missing: the app needs the repository's notebooks/ folder")
-    env = {**os.environ, "EXPLORER_RESULTS": str(config.results_dir), "EXPLORER_READ_ONLY": "1"}
+    env = {**os.environ, "EXPLORER_RESULTS": str(config.results_dir), "EXPLORER_READ_ONLY": "1",
+           "JUPYTER_PATH": jupyter_path()}  # fmt: skip
     out = open(log_file, "ab") if log_file else None  # noqa: SIM115 (handed to the child)
     prctl = _prctl()
     proc = subprocess.Popen(

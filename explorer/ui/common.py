@@ -142,4 +142,10 @@ def read_only_default(environ: Mapping[str, str] | None = None) -> bool:
         return False
     if flag:
         raise ValueError(f"EXPLORER_READ_ONLY={flag!r}: use 1 (read-only) or 0 (read-write)")
+    return under_voila(env)
+
+
+def under_voila(environ: Mapping[str, str] | None = None) -> bool:
+    """Did Voila start this kernel (preheated or not)? Voila sets VOILA_* and SERVER_SOFTWARE=voila/... there."""
+    env = os.environ if environ is None else environ
     return any(k in env for k in VOILA_VARIABLES) or env.get("SERVER_SOFTWARE", "").startswith("voila")

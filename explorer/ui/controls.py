@@ -36,10 +36,10 @@ class WorkloadControls(w.VBox):
                                          value=tuple(catalog.names), layout=w.Layout(width="280px"))  # fmt: skip
         providers = sorted(set(catalog.prices.get_column("provider").to_list()))
         self.provider = w.Dropdown(
-            description="provider", options=[("cheapest listed", None), *[(p, p) for p in providers]]
-        )
+            description="provider", options=[("cheapest listed", ""), *[(p, p) for p in providers]], value=""
+        )  # "" not None: a Dropdown shows a None value as a blank box
         self.price_scale = w.FloatSlider(description="prices x list", value=1.0, min=0.1, max=2.0, step=0.05, **SLIDER)
-        placeholder = catalog.price(*PLACEHOLDER)["usd_per_hour"]
+        self.placeholder_usd_per_hour = placeholder = catalog.price(*PLACEHOLDER)["usd_per_hour"]
         self.price = w.FloatLogSlider(description="USD / hour (this machine)", value=placeholder, min=-3, max=2,
                                       step=0.01, readout_format=".4g", **SLIDER)  # fmt: skip
         self.price_note = w.HTML()
@@ -94,6 +94,12 @@ class WorkloadControls(w.VBox):
             else ""
         )
 
+    @property
+    def placeholder(self) -> str | None:
+        """The measured device when it is shown and still priced at the placeholder (said in the headline)."""
+        chosen = self.measured_device is not None and self.measured_device in self.hardware.value
+        return self.measured_device if chosen and self.price.value == self.placeholder_usd_per_hour else None
+
     def workload(self) -> Workload:
         """The Workload of the current values (what `explorer frontier` builds from the same flags)."""
         chosen = [h for h in self.hardware.value if h != self.measured_device]
@@ -108,7 +114,7 @@ class WorkloadControls(w.VBox):
             utilisation_ceiling=float(self.utilisation.value),
             billing=self.billing.value,
             hardware=tuple(chosen) or (self.baseline.value,),  # the baseline is always compared
-            provider=self.provider.value,
+            provider=self.provider.value or None,
             price_scale=float(self.price_scale.value),
             measured_usd_per_hour=float(self.price.value) if measured else None,
             baseline_hardware=self.baseline.value,

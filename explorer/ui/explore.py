@@ -25,31 +25,33 @@ import ipywidgets as w
 import polars as pl
 import traitlets
 
-from explorer.analysis.claim import claim, quant_view
+from explorer.analysis.claim import claim
 from explorer.analysis.frontier import MEAN_TASK
-from explorer.analysis.recommend import format_answer
+from explorer.analysis.headline import headline, settings
 from explorer.analysis.report import Inputs, Report, build_report, filter_inputs, load_inputs
 from explorer.analysis.reported import reported_for
-from explorer.charts.frontier import TOOLTIP_FIELDS, chart_data, frontier_chart, relative_chart
-from explorer.charts.views import bill_chart, efficiency_chart, quant_chart
+from explorer.charts.frontier import TOOLTIP_FIELDS
 from explorer.deployment.table import serve
 from explorer.hardware.catalog import Catalog, load_catalog
 from explorer.records.store import load_samples
-from explorer.ui.common import BIG, EXPECTED, _text, error_html, hide_tracebacks, html_table, jupyter_chart, set_chart
+from explorer.ui.answer import details_html, export_lines, headline_html, loaded_html
+from explorer.ui.common import EXPECTED, error_html, hide_tracebacks, html_table, jupyter_chart
 from explorer.ui.controls import WorkloadControls
+from explorer.ui.detail import DetailPanel
 from explorer.ui.exports import Exports
+from explorer.ui.urlstate import LinkState, UrlState, state_of, under_voila
+from explorer.ui.views import ChartViews
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-VIEWS = ("frontier", "mean over tasks", "relative", "bills", "quantization", "efficiency")
+VIEWS = ("frontier", "per task", "relative", "latency", "bills", "quantization", "efficiency")
+MEAN_LABEL = "all tasks (mean)"
 REPORTED = (
     ("reported: matching protocol", "matching"),
     ("reported: all protocol groups", "all"),
     ("reported: off", "off"),
 )
-SHORT_TIPS = ("model", "quant", "hardware", "task", "value", "monthly_usd", "cost_provenance")
 ANSWER_COLUMNS = ("hardware", "model", "quant", "replicas", "monthly_usd", "monthly_usd_optimistic", "utilisation",
                   "idle_share", "value", "cost_provenance", "reason")  # fmt: skip
-SAMPLE_COLUMNS = ("task", "doc_id", "target", "pred", "correct", "confidence")
 
 
 def default_results_dir() -> Path:
@@ -57,7 +59,7 @@ def default_results_dir() -> Path:
     return Path(os.environ.get("EXPLORER_RESULTS") or REPO_ROOT / "data" / "demo_cpu")
 
 
-class ExploreApp(Exports, w.VBox):
+class ExploreApp(Exports, LinkState, ChartViews, w.VBox):
     """Explore a results folder: set the controls (or their `.value` from Python) and read `report` (table,
     frontier, excluded, answer), `recommendation`, `chart`, `selected` and `samples`. `read_only=True` (fixed for
     the app's life) creates no path widget at all (`dir_text`, `reload`, `export_dir` are None; exports become
@@ -90,7 +92,11 @@ class ExploreApp(Exports, w.VBox):
         self._build_controls()
         if reported is False:  # none loaded: say so, and the CLI line says --no-reported
             self.reported.value, self.reported.disabled = "off", True
+        self.url, self.link_note, self._url_defaults = UrlState(write=under_voila()), w.HTML(), {}
+        self.link_note.add_class("explorer-link-note")
+        self.url.observe(self._on_link, "initial")
         self.jchart = jupyter_chart()
+        self.chart_box, self._retired = w.Box([self.jchart]), None
         self.children = self._layout()
         self.results_dir = str(results_dir or default_results_dir())  # loads, fills options, draws
 
@@ -100,6 +106,8 @@ class ExploreApp(Exports, w.VBox):
         self.tasks, self.models, self.quants = (
             w.SelectMultiple(description=d, **sel) for d in ("tasks", "models", "quant")
         )
+        self.task = w.Dropdown(description="question on", options=[(MEAN_LABEL, "")], value="",
+                               layout=w.Layout(width="400px"), style={"description_width": "150px"})  # fmt: skip
         self.deploy = WorkloadControls(self.catalog)
         slider = dict(continuous_update=False, style={"description_width": "150px"}, layout=w.Layout(width="400px"))
         self.target = w.FloatSlider(value=0.9, min=0.5, max=1.0, step=0.01, description="accuracy target",
@@ -110,15 +118,15 @@ class ExploreApp(Exports, w.VBox):
         self.claim_html = w.HTML()
         self.claim_html.add_class("explorer-claim")
         self._build_paths_and_exports()  # read-only: no path widget exists (nor its state on the page)
-        self.header, self.rec_html, self.detail_html, self.table_html, self.excluded_html, self.export_html = (
-            w.HTML() for _ in range(6)
-        )
-        self.status = w.HTML()
-        for widget, name in ((self.header, "header"), (self.rec_html, "recommendation"), (self.detail_html, "detail"),
+        self.header, self.rec_html, self.table_html, self.excluded_html, self.export_html = (w.HTML() for _ in range(5))
+        self.headline_html, self.status, self.detail = w.HTML(), w.HTML(), DetailPanel()
+        self.sentence, self.settings, self.export_lines = "", {}, []
+        for widget, name in ((self.header, "header"), (self.rec_html, "recommendation"), (self.status, "status"),
                              (self.table_html, "frontier-table"), (self.excluded_html, "excluded"),
-                             (self.status, "status")):  # fmt: skip
+                             (self.headline_html, "headline")):  # fmt: skip
             widget.add_class(f"explorer-{name}")
-        for ctl in (self.tasks, self.models, self.quants, self.chance, self.view, self.target, self.reported):
+        for ctl in (self.tasks, self.models, self.quants, self.task, self.chance, self.view, self.target,
+                    self.reported):  # fmt: skip
             ctl.observe(lambda _: self._refresh(), "value")
         self.deploy.observe(lambda _: self._refresh(), "changed")
 
@@ -127,18 +135,22 @@ class ExploreApp(Exports, w.VBox):
         editable = not self.read_only
         box = w.Layout(flex="0 0 auto", margin="0 12px 6px 0")
         filters = w.VBox(
-            [w.HBox([self.tasks, self.models, self.quants]), self.reported, self.target, self.chance, self.view],
+            [self.task, self.target, w.HBox([self.tasks, self.models, self.quants]), self.reported, self.chance],
             layout=box,
         )
         export = [w.HBox([*self.export_buttons.values()]), *([self.export_dir] if editable else []), self.export_html]
         return [
+            self.url,
+            self.link_note,
+            self.headline_html,
+            self.status,
+            self.view,
+            w.HBox([self.chart_box, self.detail], layout=w.Layout(align_items="flex-start")),
+            self.claim_html,
+            self.rec_html,
+            w.HBox([filters, w.VBox([self.deploy], layout=box)], layout=w.Layout(flex_flow="row wrap")),
             self.header,
             *([w.HBox([self.dir_text, self.reload])] if editable else []),
-            w.HBox([filters, w.VBox([self.deploy], layout=box)], layout=w.Layout(flex_flow="row wrap")),
-            self.rec_html,
-            self.claim_html,
-            self.jchart,
-            self.detail_html,
             self.table_html,
             self.excluded_html,
             w.HTML("<b>export</b> the current table / chart" + (" (downloads)" if not editable else "")),
@@ -159,6 +171,11 @@ class ExploreApp(Exports, w.VBox):
                 return True
             todo.extend(getattr(item, "children", ()))
         return False
+
+    @property
+    def detail_html(self) -> DetailPanel:
+        """The detail panel (`.value`: its HTML)."""
+        return self.detail
 
     @property
     def price(self) -> w.FloatLogSlider:
@@ -193,19 +210,12 @@ class ExploreApp(Exports, w.VBox):
                 if col == "task":  # the reported rows' tasks are filtered too (their models have names of their own)
                     values |= set(reported.get_column("task").cast(pl.String).drop_nulls().to_list())
                 ctl.options, ctl.value = sorted(values), tuple(sorted(values))
+                if col == "task":
+                    self.task.options, self.task.value = [(MEAN_LABEL, ""), *[(t, t) for t in sorted(values)]], ""
             self.deploy.set_devices(evals)
-        ok = real.filter(pl.col("status") == "ok").get_column("cell_id").n_unique() if real.height else 0
-        devices = ", ".join(sorted(real.get_column("device_name").drop_nulls().unique().to_list())) or "none"
-        n_rep = self.inputs.reported.height if self.inputs.reported is not None else 0
-        beside = f", beside {n_rep} reported figures (data/reported, each with its source)" if n_rep else ""
+        self._url_defaults = state_of(self._url_controls())
         self.damaged = list(self.inputs.damaged)  # never used; said on the page, file names only
-        hurt = "".join(f"<li>{html.escape(Path(d.path).name)}: {html.escape(d.reason)}</li>" for d in self.damaged[:10])
-        more = f"<li>... {len(self.damaged) - 10} more (explorer check)</li>" if len(self.damaged) > 10 else ""
-        damaged = f"<p>{len(self.damaged)} damaged file(s), not used:</p><ul>{hurt}{more}</ul>" if self.damaged else ""
-        self.header.value = (
-            f"<p>{ok} measured cells in <code>{html.escape(Path(folder).name)}</code>, measured on: "
-            f"{html.escape(devices)}{beside}. Click a point for its details and per-document results.</p>{damaged}"
-        )
+        self.header.value = loaded_html(real, folder, self.inputs.reported, self.damaged)
         self._refresh()
 
     @contextlib.contextmanager
@@ -228,6 +238,7 @@ class ExploreApp(Exports, w.VBox):
     def flags(self) -> list[str]:
         """The `explorer frontier` flags that give the numbers shown (filters and target included)."""
         out = [*self.deploy.flags(), f"--target={self.target.value!r}"]
+        out += [f"--task={self.task.value}"] if self.task.value else []
         for col, ctl in self._selections():
             if set(ctl.value) != set(ctl.options):
                 out += [f"--only-{col}={v}" for v in ctl.value]
@@ -248,8 +259,8 @@ class ExploreApp(Exports, w.VBox):
             self._service = {key: serve(inputs.evals, self.catalog, workload, ceilings=inputs.ceilings,
                                         profiles=inputs.profiles, extra=extra)}  # fmt: skip
         return build_report(inputs, self.catalog, workload, target_fraction=self.target.value,
-                            cost=self.deploy.cost_axis.value, chance_normalised=self.chance.value,
-                            service=self._service[key])  # fmt: skip
+                            task=self.task.value or None, cost=self.deploy.cost_axis.value,
+                            chance_normalised=self.chance.value, service=self._service[key])  # fmt: skip
 
     # ---------------------------------------------------------------- refresh
     def _refresh(self) -> None:
@@ -262,9 +273,13 @@ class ExploreApp(Exports, w.VBox):
             self.jchart.layout.display = None
             self._draw()
             self.status.value = ""
+            self._write_link()
         except Exception as exc:  # EXPECTED ones say what to change; anything else is a bug (read-only: logged)
             self.report, self.recommendation = None, None
             self.rec_html.value = self.table_html.value = self.excluded_html.value = self.claim_html.value = ""
+            self.sentence, self.export_lines = "", []
+            self.headline_html.value = "<p class='explorer-sentence'><i>no answer for these settings</i></p>"
+            self.detail.clear()
             self.jchart.layout.display = "none"  # no stale chart under an error
             self._chart, self._chart_rows, self._chart_shape = None, pl.DataFrame(), None
             self._fail(exc)
@@ -275,12 +290,17 @@ class ExploreApp(Exports, w.VBox):
             raise exc  # a notebook: the traceback is the owner's to read
 
     def _show_answer(self) -> None:
-        rep, wl = self.report, self.deploy.workload()
-        text = format_answer(rep.answer, wl.queries_per_day).replace(MEAN_TASK, "all tasks")
+        rep, wl, ctl = self.report, self.deploy.workload(), self.deploy
+        self.sentence = headline(rep.answer, wl.queries_per_day, rep.scope_rows, placeholder=ctl.placeholder)
+        chosen = {k: ctl.value for k, ctl in (("models", self.models), ("quant", self.quants), ("tasks", self.tasks))
+                  if set(ctl.value) != set(ctl.options)}  # fmt: skip
+        self.settings = settings(wl, rep.answer, hardware_options=len(ctl.hardware.options), filters=chosen,
+                                 placeholder=ctl.placeholder, chance_normalised=self.chance.value,
+                                 reported=self.reported.value)  # fmt: skip
+        self.export_lines = export_lines(self.sentence, self.settings)
+        self.headline_html.value = headline_html(self.sentence, self.settings)
         cli = f"explorer frontier {Path(self.results_dir).name} {' '.join(self.flags())}"
-        self.rec_html.value = (
-            f"<pre>{html.escape(text)}</pre><small>same numbers: <code>{html.escape(cli)}</code></small>"
-        )
+        self.rec_html.value = details_html(rep.answer, wl.queries_per_day, cli)
         try:
             said = claim(
                 rep.table, task=rep.answer["task"], fraction=self.target.value, cost=self.deploy.cost_axis.value
@@ -299,63 +319,6 @@ class ExploreApp(Exports, w.VBox):
             else ""
         )
 
-    def _chart_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """The columns the chart shows (a shorter tooltip above BIG points)."""
-        cost = self.deploy.cost_axis.value
-        tips = SHORT_TIPS if frame.height > BIG else TOOLTIP_FIELDS
-        keep = ["cell_id", "on_frontier", cost, f"{cost}_optimistic", "cost_provenance", *tips]
-        return frame.select([c for c in dict.fromkeys(keep) if c in frame.columns])
-
-    @property
-    def chart(self) -> alt.TopLevelMixin | None:
-        """The Altair chart on show (built on demand after a row swap, which does not need it)."""
-        if self._chart is None and not self._chart_rows.is_empty():
-            self._chart = frontier_chart(self._chart_rows, cost=self.deploy.cost_axis.value)
-        return self._chart
-
-    def _draw(self) -> None:
-        view, rep, cost = self.view.value, self.report, self.deploy.cost_axis.value
-        shape, self._chart, self._chart_rows = None, None, pl.DataFrame()
-        per_task = rep.task_rows
-        if view == "efficiency":
-            self._chart, points = efficiency_chart(per_task.filter(pl.col("efficiency").is_not_null())), per_task.height
-        elif view == "bills":
-            picks = pl.DataFrame([r for r in rep.answer["per_hardware"] if r.get("monthly_usd") is not None])
-            if picks.is_empty():
-                raise ValueError(f"no bills to show: {rep.answer.get('reason') or 'no deployment reaches the target'}")
-            self._chart, points = bill_chart(picks), picks.height
-        elif view == "quantization":
-            table = quant_view(rep.table, task=rep.answer["task"], cost=cost)
-            self._chart, points = quant_chart(table), table.height
-        elif view == "relative":
-            frame = self._chart_frame(rep.scope_rows)
-            self._chart, points = relative_chart(frame, cost=cost, target_fraction=self.target.value), frame.height
-        else:
-            data = rep.scope_rows if view == "mean over tasks" else per_task
-            frame = chart_data(self._chart_frame(data), cost)
-            self._chart_rows, points = frame, frame.height
-            ids = frame.get_column("cell_id") if "cell_id" in frame.columns else pl.Series([None])
-            one_id_each = ids.null_count() == 0 and ids.is_unique().all()
-            # all the spec depends on besides the rows: the same shape -> only the rows go to the browser
-            shape = (view, cost, frame["task"].n_unique() > 1, tuple(frame.columns), points > BIG, one_id_each)
-        if shape is not None and shape == self._chart_shape and self.jchart.spec is not None:
-            self._swap_rows(self._chart_rows)
-        else:
-            set_chart(self.jchart, self.chart, points=points)
-            if hasattr(self.jchart.selections, "pick"):  # recreated with every chart: re-attach
-                self.jchart.selections.observe(self._on_pick, "pick")
-        self._chart_shape = shape
-        self.detail_html.value = "<p><i>click a point for its details</i></p>"
-
-    def _swap_rows(self, rows: pl.DataFrame) -> None:
-        """Replace the rows of the Vega view in the browser (no new spec, no re-embed: several times faster)."""
-        update = {"namespace": "data", "name": self.jchart.spec["data"]["name"], "scope": []}
-        self.jchart._py_to_js_updates = [{**update, "value": rows.to_dicts()}]
-
-    def chart_rows(self) -> list[dict[str, Any]]:
-        """The rows of the frontier chart on show (after a row swap the spec keeps its first rows: read these)."""
-        return self._chart_rows.to_dicts()
-
     # ---------------------------------------------------------------- selection
     def _on_pick(self, change: dict) -> None:
         try:
@@ -367,7 +330,7 @@ class ExploreApp(Exports, w.VBox):
         """Fill the detail view for the picked point(s) (dicts of the pick fields, as the chart sends them)."""
         if not picked or self.report is None:
             self.selected, self.samples = pl.DataFrame(), pl.DataFrame()
-            self.detail_html.value = "<p><i>click a point for its details</i></p>"
+            self.detail.clear()
             return
         rows = self.report.frontier
         cond = pl.lit(False)
@@ -384,14 +347,4 @@ class ExploreApp(Exports, w.VBox):
         )
         self.samples = load_samples(self.results_dir, cells) if cells else pl.DataFrame()
         figures = [c for c in ("cell_id", *TOOLTIP_FIELDS, "efficiency") if c in self.selected.columns]
-        n_ok = int(self.samples.get_column("correct").sum()) if self.samples.height else 0
-        picked_rows = self.selected.select(figures)
-        if picked_rows.height == 1:  # one point: a figure / value table reads better than one wide row
-            row = picked_rows.row(0, named=True)
-            picked_rows = pl.DataFrame({"figure": list(row), "value": [_text(v) for v in row.values()]})
-        self.detail_html.value = (
-            "<b>selected deployment</b>"
-            + html_table(picked_rows)
-            + f"<b>per-document results</b>: {n_ok}/{self.samples.height} correct"
-            + html_table(self.samples, SAMPLE_COLUMNS, max_rows=25)
-        )
+        self.detail.show(self.results_dir, self.selected.select(figures), self.samples)

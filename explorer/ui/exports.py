@@ -12,14 +12,18 @@ import altair as alt
 import ipywidgets as w
 import polars as pl
 
+from explorer.ui.answer import wrap
 from explorer.ui.common import EXPECTED, PATH_DIRS, download_link, error_html
 
 FORMATS = ("CSV", "Parquet", "PNG", "SVG")
 
 
 class Exports:
-    """Mixin for ExploreApp (needs `table`, `chart`, `read_only`, `results_dir`, `_load` and `export_html`): the
-    export buttons, and only when not read-only the path widgets (`dir_text`, `reload`, `export_dir`; else None)."""
+    """Mixin for ExploreApp (needs `table`, `chart`, `export_lines`, `read_only`, `results_dir`, `_load` and
+    `export_html`): the export buttons, and only when not read-only the path widgets (`dir_text`, `reload`,
+    `export_dir`; else None). Every export carries `export_lines` (the headline and the settings behind it): as
+    '# ' lines above the CSV header (`pl.read_csv(..., comment_prefix="#")`), as Parquet metadata
+    (`explorer_headline`, `explorer_settings`), as the chart's subtitle."""
 
     def _build_paths_and_exports(self) -> None:
         self.export_buttons = {fmt: w.Button(description=fmt) for fmt in FORMATS}
@@ -48,14 +52,23 @@ class Exports:
         flat = self.table.select([c for c, t in self.table.schema.items() if not t.is_nested()])
         if self.read_only:  # a download for anyone: no folder of this server in it
             flat = flat.with_columns(pl.col(pl.String).str.replace_all(PATH_DIRS, "${1}"))
+        lines = list(self.export_lines)
         if fmt in ("csv", "parquet"):
             buf = io.BytesIO()
-            flat.write_csv(buf) if fmt == "csv" else flat.write_parquet(buf)
+            if fmt == "csv":
+                buf.write("".join(f"# {line}\n" for line in lines).encode())
+                flat.write_csv(buf)
+            else:
+                keys = ("explorer_headline", "explorer_settings")
+                flat.write_parquet(buf, metadata=dict(zip(keys, lines, strict=False)))
             return buf.getvalue(), f"explorer_table.{fmt}", "text/csv" if fmt == "csv" else "application/octet-stream"
         if self.chart is None:
             raise ValueError("no chart to export")
         with alt.data_transformers.disable_max_rows():
             spec = self.chart.to_dict()
+        title = spec.get("title")
+        text = title.get("text", "") if isinstance(title, dict) else title or ""
+        spec["title"] = {"text": text, "anchor": "start", "subtitle": [part for line in lines for part in wrap(line)]}
         if fmt == "png":
             return vlc.vegalite_to_png(spec, scale=2.0), "explorer_chart.png", "image/png"
         if fmt == "svg":
