@@ -123,7 +123,7 @@ def expected_points(app) -> list[tuple]:
 
 
 def cli_points(results: Path, flags: list[str]) -> list[tuple]:
-    """The same from `explorer frontier DIR --json` with the app's own flags: the per-task servable rows."""
+    """The same from `explorer frontier DIR --json` with the app's own flags: the servable rows of its scope."""
     import contextlib
     import io
 
@@ -132,7 +132,8 @@ def cli_points(results: Path, flags: list[str]) -> list[tuple]:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(["frontier", str(results), "--json", *flags]) == 0
-    rows = [r for r in json.loads(out.getvalue())["rows"] if r["task"] != "__mean__" and r["monthly_usd"] > 0]
+    doc = json.loads(out.getvalue())  # the frontier view draws the answer's scope (a task, or the mean)
+    rows = [r for r in doc["rows"] if r["task"] == doc["answer"]["task"] and r["monthly_usd"] > 0]
     return sorted((r["hardware"], _mark(r), r["monthly_usd"], r["accuracy"]) for r in rows)
 
 

@@ -180,6 +180,8 @@ def test_claim_by_hand_within_one_protocol() -> None:
     assert "accuracy measured here" in got["sentence"] and "accuracy reported (a.md)" in got["sentence"]
     strict = claim(table, reference=("big", "bf16"), fraction=0.95)  # 0.76: only big itself
     assert strict["chosen"]["model"] == "big" and strict["cost_share"] == pytest.approx(1.0)
+    assert strict["sentence"].startswith("nothing cheaper reaches 95% of big bf16's t accuracy: it is the answer")
+    assert "100%" not in strict["sentence"] and "1x" not in strict["sentence"]
     with pytest.raises(ValueError, match="no servable deployment of the reference huge bf16"):
         claim(table, reference=("huge", "bf16"))
 

@@ -124,6 +124,11 @@ def sentence(c: Mapping[str, Any]) -> str:
     bill = {"monthly_usd": "monthly bill", "effective_usd_per_query": "cost per query",
             "usd_per_correct": "cost per correct answer"}[c["cost_axis"]]  # fmt: skip
     ch, ref = c["chosen"], c["reference"]
+    if _name(ch) == _name(ref) and ch.get("hardware") == ref.get("hardware"):  # not "100% at 100.0% (1x)"
+        return (
+            f"nothing cheaper reaches {c['fraction']:.0%} of {_name(ref)}'s {scope} accuracy: it is the answer "
+            f"itself ({ref['provenance']}; protocol {c['protocol']}, {c['n_compared']} configurations compared)"
+        )
     return (
         f"{_name(ch)} reaches {c['accuracy_share']:.0%} of {_name(ref)}'s {scope} accuracy at "
         f"{c['cost_share']:.1%} of its {bill} ({ch['provenance']}; reference: {ref['provenance']}; "
