@@ -16,7 +16,7 @@ import polars as pl
 
 from explorer.analysis.columns import require_columns
 from explorer.analysis.frontier import ACCURACY, config_columns, pareto_frontier, relative_to_best
-from explorer.analysis.headline import noise_groups, same_deployment
+from explorer.analysis.headline import noise_groups
 from explorer.charts.common import TITLES, chartable, positive, tooltip
 
 PICK = "pick"
@@ -98,11 +98,16 @@ def _with_noise(data: pl.DataFrame, cost: str, accuracy: str) -> pl.DataFrame:
 
 
 def _with_roles(data: pl.DataFrame, roles: Mapping[str, Mapping[str, Any] | None]) -> pl.DataFrame:
-    """`role`: 'recommended' / 'baseline' on the rows of those deployments (the first role wins)."""
-    found: list[str | None] = []
-    for row in data.iter_rows(named=True):
-        found.append(next((name for name, pick in roles.items() if same_deployment(row, pick)), None))
-    return data.with_columns(pl.Series("role", found, dtype=pl.String))
+    """`role`: 'recommended' / 'baseline' on the rows of those deployments (the first role wins; the rows match
+    as `explorer.analysis.headline.same_deployment` says: model, quant, hardware, provider, task)."""
+    role = pl.lit(None, dtype=pl.String)
+    for name, pick in reversed(list(roles.items())):
+        if pick is None:
+            continue
+        keys = [k for k in ("model", "quant", "hardware", "provider", "task") if k in data.columns]
+        same = pl.all_horizontal([pl.col(k).eq_missing(pl.lit(pick.get(k), dtype=data.schema[k])) for k in keys])
+        role = pl.when(same).then(pl.lit(name)).otherwise(role)
+    return data.with_columns(role.alias("role"))
 
 
 def chart_data(
