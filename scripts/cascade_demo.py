@@ -39,8 +39,10 @@ def main() -> None:
     parser.add_argument("--queries-per-day", type=float, action="append")
     args = parser.parse_args()
     inputs, samples, catalog = load_inputs(DEMO, reported=False, cost_dirs=()), load_samples(DEMO), load_catalog()
-    print("| task | queries/day | best cascade (chosen on the fit half) | accuracy | bill | escalation "
-          "| better member alone | accuracy | bill | oracle bound | APGR |")
+    print(
+        "| task | queries/day | best cascade (chosen on the fit half) | accuracy | bill | escalation "
+        "| better member alone | accuracy | bill | oracle bound | APGR |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for task in ("arc_easy", "piqa", "boolq"):
         for traffic in args.queries_per_day or (1e4, 1e6):

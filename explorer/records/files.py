@@ -4,6 +4,7 @@ Layout of a results folder:
     records/<cell_id>.json      one per (model, quantization, task) cell; status ok | failed
     samples/<cell_id>.jsonl     per-document results of an ok cell (written before its record, which stores
                                 their line count and sha256: explorer/records/integrity.py checks both)
+    docs/<task>.jsonl           the text of the task's documents, shared by its cells (explorer/records/docs.py)
     logs/<job>.log              stdout/stderr of each worker process
     damaged/<timestamp>/        files `explorer check --repair` moved aside
 Only the standard library here: the runner imports this on bare GPU nodes.
@@ -55,6 +56,11 @@ def record_path(out_dir: Path, cid: str) -> Path:
 
 def samples_path(out_dir: Path, cid: str) -> Path:
     return Path(out_dir) / "samples" / f"{cid}.jsonl"
+
+
+def docs_path(out_dir: str | Path, task: str) -> Path:
+    """`docs/<task>.jsonl` ('/' in a task name becomes '_')."""
+    return Path(out_dir) / "docs" / f"{task.replace('/', '_')}.jsonl"
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,7 @@ def evaluate_cell(
     failed with the reason (its metrics kept for diagnosis)."""
     import lm_eval
 
+    from explorer.records.docs import write_cell_docs
     from explorer.records.files import write_samples
     from explorer.runner.measure import Window
 
@@ -198,6 +199,11 @@ def evaluate_cell(
     except Exception as exc:
         traceback.print_exc()
         samples_error = one_line(exc)
+    if written is not None:  # the documents' text for the app (docs/<task>.jsonl): extra, never fails the cell
+        try:
+            write_cell_docs(Path(job["out_dir"]), tm, name, cell["task"], res.get("samples", {}))
+        except Exception:
+            traceback.print_exc()
     docs = {r["doc_id"]: r for r in rows if r.get("logliks")}
     chance = (sum(1.0 / len(r["logliks"]) for r in docs.values()) / len(docs)) if mc and docs else 0.0
     per_q = lambda v: v / n_docs if n_docs else None
