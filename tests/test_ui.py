@@ -94,11 +94,7 @@ def app(results: Path) -> ExploreApp:
 
 def _chart_rows(app: ExploreApp) -> list[dict]:
     """The rows the browser shows: the spec's, or those of the last row swap (same chart shape, new rows)."""
-    spec_rows = next(iter(app.jchart.spec["datasets"].values()))
-    swapped = app.jchart._py_to_js_updates
-    if swapped and swapped[0]["name"] == app.jchart.spec["data"]["name"]:
-        return swapped[0]["value"]
-    return spec_rows
+    return app.jchart.sent_rows()
 
 
 def _cli_json(app: ExploreApp, capsys) -> dict:

@@ -21,6 +21,7 @@ from typing import Any
 
 import polars as pl
 
+from explorer.analysis.columns import column_values, keep_rows
 from explorer.analysis.frontier import MEAN_TASK, pareto_frontier
 from explorer.hints import did_you_mean
 
@@ -79,23 +80,19 @@ def check_cost_axis(cost: str) -> str:
 def scope_of(table: pl.DataFrame, task: str | None) -> str:
     """The task the answer is about: `task`, else the mean over the measured rows' tasks (the only one when
     they have one; reported rows add tasks of their own, which the mean does not take)."""
-    tasks = sorted(t for t in table.get_column("task").unique().to_list() if t != MEAN_TASK)
+    tasks = sorted(t for t in column_values(table, "task") if t != MEAN_TASK)
     if task is not None:
         if task not in tasks and task != MEAN_TASK:
             raise ValueError(f"no task {task!r} in the results{did_you_mean(task, tasks)}; tasks: {', '.join(tasks)}")
         return task
     if "accuracy_provenance" in table.columns:
-        measured = table.filter(pl.col("accuracy_provenance") == "measured")
-        own = sorted(t for t in measured.get_column("task").unique().to_list() if t != MEAN_TASK)
-        tasks = own or tasks
+        measured = column_values(table, "task", pl.col("accuracy_provenance") == "measured")
+        tasks = sorted(t for t in measured if t != MEAN_TASK) or tasks
     return tasks[0] if len(tasks) == 1 else MEAN_TASK
 
 
-def _finite(frame: pl.DataFrame, cols: Sequence[str]) -> pl.DataFrame:
-    cond = pl.lit(True)
-    for c in cols:
-        cond = cond & pl.col(c).cast(pl.Float64).is_finite().fill_null(False)
-    return frame.filter(cond)
+def _finite(cols: Sequence[str]) -> pl.Expr:
+    return pl.all_horizontal([pl.col(c).cast(pl.Float64).is_finite().fill_null(False) for c in cols])
 
 
 def _row(frame: pl.DataFrame) -> dict[str, Any] | None:
@@ -111,6 +108,24 @@ def cheapest_at_or_above(frame: pl.DataFrame, threshold: float, cost: str) -> pl
     return ok.sort([cost, "value", "monthly_usd"], descending=[False, True, False])
 
 
+def _first(frame: pl.DataFrame, order: Sequence[tuple[str, bool]], where: pl.Expr | None = None):
+    """`_row` of the first row of `frame` (where `where` holds) in `order` ((column, descending), the first of a
+    repeated column counts), sorted on those columns alone."""
+    by: dict[str, bool] = {}
+    for col, desc in order:
+        by.setdefault(col, desc)
+    slim = frame.select(pl.int_range(pl.len()).alias("__i"), *by, *([where.alias("__w")] if where is not None else []))
+    slim = slim.filter(pl.col("__w").fill_null(False)) if where is not None else slim
+    first = slim.sort(list(by), descending=list(by.values()), maintain_order=True).get_column("__i").head(1)
+    return _row(frame.slice(first[0], 1)) if first.len() else None
+
+
+def _cheapest(frame: pl.DataFrame, threshold: float, cost: str) -> dict[str, Any] | None:
+    """`_row` of `cheapest_at_or_above(frame, threshold, cost)` without sorting every column of a wide frame."""
+    at_least = pl.col("value") >= threshold - _REL_EPS * abs(threshold)
+    return _first(frame, [(cost, False), ("value", True), ("monthly_usd", False)], at_least)
+
+
 def answer(
     table: pl.DataFrame,
     baseline_hardware: str,
@@ -124,9 +139,11 @@ def answer(
     check_fraction(target_fraction)
     check_cost_axis(cost)
     scope = scope_of(table, task)
-    rows = table.filter(pl.col("task") == scope)
-    servable = rows.filter(pl.col("excluded_reason").is_null())
-    served = _finite(servable, (cost, "value", "monthly_usd"))
+    needed = dict.fromkeys([*ROW_FIELDS, "task", "hardware", "value", "monthly_usd", "excluded_reason", cost])
+    table = table.select([c for c in needed if c in table.columns])  # no copy; the filters below copy these only
+    rows = keep_rows(table, pl.col("task") == scope)
+    servable = keep_rows(rows, pl.col("excluded_reason").is_null())
+    served = keep_rows(servable, _finite((cost, "value", "monthly_usd")))
     out: dict[str, Any] = {"task": scope, "target_fraction": target_fraction, "cost_axis": cost}
     out["n_configurations"] = rows.select("model", "quant").unique().height
     out["n_excluded"] = rows.height - servable.height
@@ -148,12 +165,11 @@ def answer(
                                for hw in rows.get_column("hardware").unique(maintain_order=True).to_list()]  # fmt: skip
         return out
     threshold = target_fraction * best if best > 0 else best
-    chosen = _row(cheapest_at_or_above(served, threshold, cost))
-    on_base = served.filter(pl.col("hardware") == baseline_hardware)
-    baseline = _row(on_base.sort(["value", "monthly_usd"], descending=[True, False]))
+    chosen = _cheapest(served, threshold, cost)
+    baseline = _first(served, [("value", True), ("monthly_usd", False)], pl.col("hardware") == baseline_hardware)
     per_hw = []
     for hw in rows.get_column("hardware").unique(maintain_order=True).to_list():
-        pick = _row(cheapest_at_or_above(served.filter(pl.col("hardware") == hw), threshold, cost))
+        pick = _cheapest(keep_rows(served, pl.col("hardware") == hw), threshold, cost)
         per_hw.append(pick or {"hardware": hw, "reason": _why_none(rows, served, hw, threshold)})
     out.update(best_accuracy=best, threshold=threshold, chosen=chosen, baseline=baseline, per_hardware=per_hw)
     out.update(_saving(chosen, baseline, baseline_hardware))
@@ -183,7 +199,7 @@ def _saving(chosen: Mapping[str, Any] | None, baseline: Mapping[str, Any] | None
 
 def with_frontier(table: pl.DataFrame, cost: str = "monthly_usd") -> pl.DataFrame:
     """Servable rows with `on_frontier` per task over every hardware (cost lower, accuracy higher)."""
-    served = _finite(table.filter(pl.col("excluded_reason").is_null()), (cost, "value"))
+    served = keep_rows(table, pl.col("excluded_reason").is_null() & _finite((cost, "value")))
     return pareto_frontier(served, cost=cost, accuracy="value", by=("task",))
 
 

@@ -3,6 +3,8 @@ the answer, from a results folder's records, profiles and ceilings (read once by
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,11 +13,12 @@ from typing import Any
 
 import polars as pl
 
+from explorer.analysis.columns import keep_rows
 from explorer.analysis.frontier import MEAN_TASK
 from explorer.analysis.recommend import ROW_FIELDS, answer, check_cost_axis, scope_of, with_frontier
 from explorer.analysis.reported import reported_for
 from explorer.deployment.options import baseline_name
-from explorer.deployment.table import bill, serve, split
+from explorer.deployment.table import bill, serve
 from explorer.deployment.workload import Workload
 from explorer.hardware.catalog import Catalog
 
@@ -88,12 +91,12 @@ class Report:
     excluded: pl.DataFrame
     answer: dict[str, Any]
 
-    @property
+    @functools.cached_property
     def scope_rows(self) -> pl.DataFrame:
         """The servable rows of the answer's scope (one task, or the mean over tasks)."""
         return self.frontier.filter(pl.col("task") == self.answer["task"])
 
-    @property
+    @functools.cached_property
     def task_rows(self) -> pl.DataFrame:
         """The servable per-task rows (no mean), of the answer's task when it is about one: what the frontier
         chart draws, in the CLI and in the app's default view."""
@@ -149,8 +152,23 @@ def build_report(
                         metric=metric, extra=extra)  # fmt: skip
     table = bill(service, catalog, workload, chance_normalised)
     scope_of(table, task)  # an unknown task fails here, with the tasks there are
-    _, excluded = split(table)
+    excluded = keep_rows(table, pl.col("excluded_reason").is_not_null())  # the servable: with_frontier
+    ans = _answer(table, catalog, workload, target_fraction, task, cost, chance_normalised)
+    return Report(workload, table, with_frontier(table, cost), excluded, ans)
+
+
+def _answer(table: pl.DataFrame, catalog: Catalog, workload: Workload, target_fraction: float, task: str | None,
+            cost: str, chance_normalised: bool) -> dict[str, Any]:  # fmt: skip
     ans = answer(table, baseline_name(catalog, workload), target_fraction, task=task, cost=cost,
                  chance_normalised=chance_normalised)  # fmt: skip
-    ans["chance_normalised"] = chance_normalised
-    return Report(workload, table, with_frontier(table, cost), excluded, ans)
+    return {**ans, "chance_normalised": chance_normalised}
+
+
+def at_target(report: Report, catalog: Catalog, target_fraction: float, task: str | None = None) -> Report:
+    """The same report with the answer for another target (and task): the table, frontier and excluded rows do
+    not depend on them, so the app re-answers without re-billing. Equal to `build_report` with those values."""
+    ans = report.answer
+    scope_of(report.table, task)
+    new = _answer(report.table, catalog, report.workload, target_fraction, task, ans["cost_axis"],
+                  ans["chance_normalised"])  # fmt: skip
+    return dataclasses.replace(report, answer=new)

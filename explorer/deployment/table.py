@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from explorer.analysis.columns import column_values, keep_rows
 from explorer.analysis.frontier import MEAN_TASK, chance_normalise, select_metric
 from explorer.deployment.fleet import add_fleet
 from explorer.deployment.options import HardwareOption, hardware_options
@@ -54,10 +55,10 @@ def mean_over_tasks(rows: pl.DataFrame, tasks: Sequence[str] | None = None) -> p
     """One "__mean__" row per (configuration, hardware) over `tasks` (default: every task; the tasks of the
     measured rows when reported ones add others), see the module text; one that lacks a task is kept, excluded
     with the tasks it lacks."""
-    tasks = pl.Series(sorted(set(tasks if tasks is not None else rows.get_column("task").to_list())))
-    rows = rows.filter(pl.col("task").is_in(tasks.to_list()))
+    tasks = pl.Series(sorted(set(tasks if tasks is not None else column_values(rows, "task"))), dtype=pl.String)
     if tasks.len() < 2:
         return rows.clear()
+    rows = keep_rows(rows, pl.col("task").is_in(tasks.to_list()))
     keys = [c for c in CONFIG if c in rows.columns]
     have = lambda names: [c for c in names if c in rows.columns]
     energy = pl.col("energy_j_per_query")
@@ -127,6 +128,16 @@ def serve(
     return service_table(rows, options, workload, ceilings or {}, overheads, profiles)
 
 
+def measured_values(rows: pl.DataFrame, column: str) -> list:
+    """The distinct values of `column` in the rows measured here (all rows when none is: reported only)."""
+    own = (
+        column_values(rows, column, pl.col("accuracy_provenance") == "measured")
+        if "accuracy_provenance" in rows
+        else []
+    )
+    return own or column_values(rows, column)  # a measured row gives at least one value (maybe None)
+
+
 def bill(
     service: pl.DataFrame,
     catalog: Catalog,
@@ -137,8 +148,7 @@ def bill(
     """Price service rows at `workload`'s prices (provider, price_scale, measured_usd_per_hour; or those of
     `options`), add the mean over tasks and size every fleet. `accuracy_raw` keeps the accuracy before chance
     normalisation (the cost of pass divides by it)."""
-    own = service.filter(pl.col("accuracy_provenance") == "measured") if "accuracy_provenance" in service else service
-    devices = [d for d in (own if own.height else service).get_column("device_name").unique().to_list() if d]
+    devices = [d for d in measured_values(service, "device_name") if d]
     prices = {o.name: o for o in (options if options is not None else hardware_options(catalog, workload, devices))}
     hw = pl.col("hardware")
     priced = service.with_columns(
@@ -151,8 +161,7 @@ def bill(
     )
     if chance_normalised:
         priced = chance_normalise(priced)
-    measured = priced.filter(pl.col("accuracy_provenance") == "measured") if "accuracy_provenance" in priced else priced
-    tasks = (measured if measured.height else priced).get_column("task").unique().to_list()
+    tasks = measured_values(priced, "task")
     table = add_fleet(pl.concat([priced, mean_over_tasks(priced, tasks)], how="diagonal_relaxed"), workload)
     unbilled = pl.col("excluded_reason").is_null() & pl.col("monthly_usd").is_null()
     why = "no capex_usd in the catalog to self-host it" if workload.billing == "self-hosted" else "no bill"
@@ -180,4 +189,4 @@ def deployment_table(
 def split(table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(rows that can be served, rows excluded with their reason)."""
     excluded = pl.col("excluded_reason").is_not_null()
-    return table.filter(~excluded), table.filter(excluded)
+    return keep_rows(table, ~excluded), keep_rows(table, excluded)

@@ -17,13 +17,15 @@ from typing import Any, TextIO
 import altair as alt
 import polars as pl
 
+from explorer.ui.rows_chart import RowsChart
+
 BIG = 2000  # above this many points the chart carries a shorter tooltip (smaller payload, faster redraw)
 
 
-def jupyter_chart(chart: alt.TopLevelMixin | None = None, **kwargs: Any) -> alt.JupyterChart:
-    """An offline JupyterChart (vega bundled by vl-convert, no CDN), SVG renderer."""
-    alt.JupyterChart.enable_offline()  # once per process (~2 s)
-    return alt.JupyterChart(chart, embed_options={"renderer": "svg", "actions": False}, **kwargs)
+def jupyter_chart(chart: alt.TopLevelMixin | None = None, **kwargs: Any) -> RowsChart:
+    """An offline JupyterChart (vega bundled by vl-convert, no CDN), SVG renderer, its rows sent as one buffer
+    (`explorer.ui.rows_chart`)."""
+    return RowsChart(chart, embed_options={"renderer": "svg", "actions": False}, **kwargs)
 
 
 def set_chart(jchart: alt.JupyterChart, chart: alt.TopLevelMixin, points: int = 0) -> None:

@@ -28,7 +28,7 @@ import traitlets
 from explorer.analysis.claim import claim
 from explorer.analysis.frontier import MEAN_TASK
 from explorer.analysis.headline import headline, settings
-from explorer.analysis.report import Inputs, Report, build_report, filter_inputs, load_inputs
+from explorer.analysis.report import Inputs, Report, at_target, build_report, filter_inputs, load_inputs
 from explorer.analysis.reported import reported_for
 from explorer.charts.frontier import TOOLTIP_FIELDS
 from explorer.deployment.table import serve
@@ -85,6 +85,7 @@ class ExploreApp(Exports, LinkState, ChartViews, w.VBox):
         self._chart_rows, self._chart_shape = pl.DataFrame(), None
         self.selected, self.samples = pl.DataFrame(), pl.DataFrame()
         self._service: dict[tuple, pl.DataFrame] = {}
+        self._priced: tuple[tuple, Report] | None = None  # the last report and what it was billed for
         self._busy = False
         self._read_only = bool(read_only)
         if self._read_only:
@@ -201,6 +202,7 @@ class ExploreApp(Exports, LinkState, ChartViews, w.VBox):
                 text.value = value
         self.inputs: Inputs = load_inputs(folder, reported=self._reported_source)
         self._service.clear()
+        self._priced = None
         evals = self.inputs.evals
         with self._quiet():
             real = evals.filter(pl.col("weights").ne_missing("random")) if "weights" in evals.columns else evals
@@ -247,7 +249,8 @@ class ExploreApp(Exports, LinkState, ChartViews, w.VBox):
         return out + (["--chance-normalised"] if self.chance.value else [])
 
     def build(self) -> Report:
-        """The report of the current controls (service times cached per filters and workload service key)."""
+        """The report of the current controls (service times cached per filters and workload service key; a change
+        of target or task only re-answers the last billed report: `at_target`)."""
         inputs, workload = self._filtered(), self.deploy.workload()
         if inputs.evals.filter(pl.col("status") == "ok").is_empty():
             raise ValueError("no configuration matches the filters")
@@ -258,9 +261,13 @@ class ExploreApp(Exports, LinkState, ChartViews, w.VBox):
                                  protocols=self.reported.value if on else "matching")  # fmt: skip
             self._service = {key: serve(inputs.evals, self.catalog, workload, ceilings=inputs.ceilings,
                                         profiles=inputs.profiles, extra=extra)}  # fmt: skip
-        return build_report(inputs, self.catalog, workload, target_fraction=self.target.value,
-                            task=self.task.value or None, cost=self.deploy.cost_axis.value,
-                            chance_normalised=self.chance.value, service=self._service[key])  # fmt: skip
+        task, cost, priced = self.task.value or None, self.deploy.cost_axis.value, (key, workload, self.chance.value)
+        if self._priced is not None and self._priced[0] == (*priced, cost):  # only the target or task changed
+            return at_target(self._priced[1], self.catalog, self.target.value, task)
+        report = build_report(inputs, self.catalog, workload, target_fraction=self.target.value, task=task,
+                              cost=cost, chance_normalised=self.chance.value, service=self._service[key])  # fmt: skip
+        self._priced = ((*priced, cost), report)
+        return report
 
     # ---------------------------------------------------------------- refresh
     def _refresh(self) -> None:

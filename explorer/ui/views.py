@@ -89,19 +89,26 @@ class ChartViews:
         """A new chart widget for a new spec: a JupyterChart re-embedding its spec keeps the row-update handlers of
         its earlier views (altair 6), which then fail on data they do not have ("Cannot set properties of
         undefined"); a fresh widget has none."""
+        if self.jchart.spec is None and self._retired is None:  # never drawn (the first chart): no handlers yet
+            set_chart(self.jchart, self.chart, points=points)
+            self._watch_pick()
+            return
         old, self.jchart = self.jchart, jupyter_chart()
         set_chart(self.jchart, self.chart, points=points)
-        if hasattr(self.jchart.selections, "pick"):
-            self.jchart.selections.observe(self._on_pick, "pick")
+        self._watch_pick()
         self.chart_box.children = [self.jchart]
         if self._retired is not None:  # closed one chart later: a widget closed while its page view is still
             self._retired.close()  # being made fails there ("[anywidget] Failed to initialize model")
         self._retired = old
 
+    def _watch_pick(self) -> None:
+        if hasattr(self.jchart.selections, "pick"):
+            self.jchart.selections.observe(self._on_pick, "pick")
+
     def _swap_rows(self, rows: pl.DataFrame) -> None:
         """Replace the rows of the Vega view in the browser (no new spec, no re-embed: several times faster)."""
-        update = {"namespace": "data", "name": self.jchart.spec["data"]["name"], "scope": []}
-        self.jchart._py_to_js_updates = [{**update, "value": rows.to_dicts()}]
+        if not self.jchart.show_rows(rows):
+            self._new_chart(rows.height)
 
     def chart_rows(self) -> list[dict[str, Any]]:
         """The rows of the frontier chart on show (after a row swap the spec keeps its first rows: read these)."""
