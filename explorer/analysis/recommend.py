@@ -102,10 +102,19 @@ def _row(frame: pl.DataFrame) -> dict[str, Any] | None:
     return {k: row.get(k) for k in ROW_FIELDS if k in row}
 
 
+def _at_least(threshold: float) -> pl.Expr:
+    return pl.col("value") >= threshold - _REL_EPS * abs(threshold)
+
+
+def _cheapest_order(cost: str) -> list[tuple[str, bool]]:
+    """Cheapest first; ties: more accurate, then the smaller bill ((column, descending))."""
+    return [(cost, False), ("value", True), ("monthly_usd", False)]
+
+
 def cheapest_at_or_above(frame: pl.DataFrame, threshold: float, cost: str) -> pl.DataFrame:
     """Rows reaching `threshold` accuracy, cheapest first (ties: more accurate, then the smaller bill)."""
-    ok = frame.filter(pl.col("value") >= threshold - _REL_EPS * abs(threshold))
-    return ok.sort([cost, "value", "monthly_usd"], descending=[False, True, False])
+    order = _cheapest_order(cost)
+    return frame.filter(_at_least(threshold)).sort([c for c, _ in order], descending=[d for _, d in order])
 
 
 def _first(frame: pl.DataFrame, order: Sequence[tuple[str, bool]], where: pl.Expr | None = None):
@@ -122,8 +131,7 @@ def _first(frame: pl.DataFrame, order: Sequence[tuple[str, bool]], where: pl.Exp
 
 def _cheapest(frame: pl.DataFrame, threshold: float, cost: str) -> dict[str, Any] | None:
     """`_row` of `cheapest_at_or_above(frame, threshold, cost)` without sorting every column of a wide frame."""
-    at_least = pl.col("value") >= threshold - _REL_EPS * abs(threshold)
-    return _first(frame, [(cost, False), ("value", True), ("monthly_usd", False)], at_least)
+    return _first(frame, _cheapest_order(cost), _at_least(threshold))
 
 
 def answer(
@@ -179,7 +187,7 @@ def answer(
 def _why_none(rows: pl.DataFrame, served: pl.DataFrame, hw: str, threshold: float) -> str:
     """Why no deployment on `hw` qualifies: the reasons of the excluded ones that reach the target, if any."""
     mine = rows.filter(pl.col("hardware") == hw)
-    good = mine.filter(pl.col("value") >= threshold - _REL_EPS * abs(threshold))
+    good = mine.filter(_at_least(threshold))
     reasons = good.get_column("excluded_reason").drop_nulls().unique().sort().to_list()
     if reasons:
         return f"those reaching the target accuracy {threshold:.3f} are excluded: " + "; ".join(reasons[:2])
