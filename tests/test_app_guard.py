@@ -116,7 +116,7 @@ def test_read_only_app_has_no_path_widget_and_no_server_path_in_its_state(tmp_pa
     assert "data_dir:benchmarks" in csv  # the records' task_source (data_dir:/abs/path), without its folders
     states += _states(pages)
     names = {name for name, _ in states}
-    assert len(states) > 50 and "JupyterChart" in names and "Text" not in names and "Textarea" not in names
+    assert len(states) > 50 and "RowsChart" in names and "Text" not in names and "Textarea" not in names
     for name, state in states:
         for text in _strings(state):
             for secret in secrets:
