@@ -346,6 +346,8 @@ def drawn_points(page) -> list[tuple]:
     out = []
     for label in labels:
         f = _aria_fields(label)
+        if "deployment" not in f:  # another view's chart still drawn (its change is on its way): not a match
+            return [("not a deployment point", label)]
         out.append((f["deployment"], f["hardware"], f["accuracy ± stderr"], f["provenance"]))
     return sorted(out)
 
