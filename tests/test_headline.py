@@ -222,16 +222,17 @@ def test_settings_variants() -> None:
     }
     assert settings(wl, ans)["hardware"] == "L4, H100; this machine at $0.50/h"  # priced: no placeholder said
     five = Workload(hardware=("L4", "H100", "T4", "A10G", "c7i.large"))
-    assert settings(five, _answer(), hardware_options=5)["hardware"] == "5 options (all 5)"
-    assert settings(five, _answer(), hardware_options=12)["hardware"] == "5 options"
+    assert settings(five, _answer(), hardware_options=5)["hardware"] == "all 5 options"
+    assert settings(five, _answer(), hardware_options=12)["hardware"] == "5 of 12 options"
     assert settings(five, _answer())["hardware"] == "5 options"
 
 
-@pytest.mark.xfail(strict=True, reason="settings: with an hourly_profile the traffic still says peak_to_mean (2x)")
 def test_settings_traffic_of_an_hourly_profile() -> None:
     # 23 hours at 1 and one at 5: mean 28/24, so the peak is 5 x 24/28 = 4.29x the mean, not 2x
-    wl = Workload(hardware=("L4",), hourly_profile=(1.0,) * 23 + (5.0,))
-    assert "peak 2x mean" not in settings(wl, _answer())["traffic"]
+    wl = Workload(hardware=("L4",), queries_per_day=10_000, hourly_profile=(1.0,) * 23 + (5.0,))
+    assert settings(wl, _answer())["traffic"] == "10,000 queries/day (hourly profile, peak 4.29x mean)"
+    flat = Workload(hardware=("L4",), queries_per_day=10_000, peak_to_mean=3)
+    assert settings(flat, _answer())["traffic"] == "10,000 queries/day (peak 3x mean)"
 
 
 def test_settings_line() -> None:

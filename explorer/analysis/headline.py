@@ -17,7 +17,7 @@ import polars as pl
 
 from explorer.analysis.frontier import MEAN_TASK
 from explorer.analysis.recommend import COST_AXES, usd
-from explorer.deployment.workload import Workload
+from explorer.deployment.workload import SECONDS_PER_DAY, Workload
 
 Z = 1.96
 
@@ -108,8 +108,10 @@ def headline(
     rows: pl.DataFrame | None = None,
     placeholder: str | None = None,
 ) -> str:
-    """The answer in one sentence (see the module text); `rows`: the scope's servable rows with `on_frontier`
-    (for the noise note); `placeholder`: the hardware whose price is a placeholder (said)."""
+    """The answer in one sentence: "For N queries/day at >= T% of the best accuracy on TASK: DEPLOYMENT, $X/month
+    (provenance), accuracy A; P% cheaper than the most accurate on BASELINE, DEPLOYMENT ($Y/month, provenance)."
+    then, when other frontier points are within noise of the choice, which (`noise_note`). `rows`: the scope's
+    servable rows with `on_frontier` (for that note); `placeholder`: the hardware whose price is a placeholder."""
     start = (f"For {queries_per_day:,.0f} queries/day at >= {ans['target_fraction']:.0%} of the best accuracy on "
              f"{scope_name(ans['task'])}")  # fmt: skip
     chosen, base = ans.get("chosen"), ans.get("baseline")
@@ -143,14 +145,18 @@ def settings(
 ) -> dict[str, str]:
     """The settings behind the answer, as label -> text (ordered as shown)."""
     hw = workload.hardware
-    shown_hw = ", ".join(hw) if len(hw) <= 4 else f"{len(hw)} options" + (
-        f" (all {hardware_options})" if hardware_options == len(hw) else "")  # fmt: skip
+    of = f" of {hardware_options}" if hardware_options is not None and hardware_options != len(hw) else ""
+    shown_hw = ", ".join(hw) if len(hw) <= 4 else f"all {len(hw)} options" if hardware_options == len(hw) else (
+        f"{len(hw)}{of} options")  # fmt: skip
+    mean_qps = workload.queries_per_day / SECONDS_PER_DAY
+    peak = workload.peak_qps / mean_qps if mean_qps > 0 else workload.peak_to_mean
+    shape = "hourly profile, " if workload.hourly_profile is not None else ""
     if workload.measured_usd_per_hour is not None:
         flag = " (placeholder)" if placeholder else ""
         shown_hw += f"; this machine at {usd(workload.measured_usd_per_hour)}/h{flag}"
     out = {
         "task": scope_name(ans.get("task")),
-        "traffic": f"{workload.queries_per_day:,.0f} queries/day (peak {workload.peak_to_mean:g}x mean)",
+        "traffic": f"{workload.queries_per_day:,.0f} queries/day ({shape}peak {peak:.3g}x mean)",
         "target": f">= {ans['target_fraction']:.0%} of the best accuracy"
         + (" (chance-normalised)" if chance_normalised else ""),
         "hardware": shown_hw,

@@ -134,6 +134,16 @@ def _cheapest(frame: pl.DataFrame, threshold: float, cost: str) -> dict[str, Any
     return _first(frame, _cheapest_order(cost), _at_least(threshold))
 
 
+def _cheapest_each(frame: pl.DataFrame, threshold: float, cost: str, by: str) -> dict[Any, dict[str, Any]]:
+    """`_cheapest` of each `by` group (one sort of the slim order columns, not one filter of the frame a group)."""
+    order = _cheapest_order(cost)
+    slim = frame.select(pl.int_range(pl.len()).alias("__i"), by, *dict.fromkeys(c for c, _ in order),
+                        _at_least(threshold).fill_null(False).alias("__w"))  # fmt: skip
+    slim = slim.filter(pl.col("__w")).sort([c for c, _ in order], descending=[d for _, d in order], maintain_order=True)
+    firsts = slim.group_by(by, maintain_order=True).agg(pl.col("__i").first())
+    return {key: _row(frame.slice(i, 1)) for key, i in firsts.iter_rows()}
+
+
 def answer(
     table: pl.DataFrame,
     baseline_hardware: str,
@@ -175,10 +185,9 @@ def answer(
     threshold = target_fraction * best if best > 0 else best
     chosen = _cheapest(served, threshold, cost)
     baseline = _first(served, [("value", True), ("monthly_usd", False)], pl.col("hardware") == baseline_hardware)
-    per_hw = []
-    for hw in rows.get_column("hardware").unique(maintain_order=True).to_list():
-        pick = _cheapest(keep_rows(served, pl.col("hardware") == hw), threshold, cost)
-        per_hw.append(pick or {"hardware": hw, "reason": _why_none(rows, served, hw, threshold)})
+    picks = _cheapest_each(served, threshold, cost, "hardware")
+    per_hw = [picks.get(hw) or {"hardware": hw, "reason": _why_none(rows, served, hw, threshold)}
+              for hw in rows.get_column("hardware").unique(maintain_order=True).to_list()]  # fmt: skip
     out.update(best_accuracy=best, threshold=threshold, chosen=chosen, baseline=baseline, per_hardware=per_hw)
     out.update(_saving(chosen, baseline, baseline_hardware))
     return out

@@ -83,6 +83,47 @@ def filter_inputs(
     return Inputs(inputs.evals.filter(keep | cost), inputs.profiles, inputs.ceilings, rep, inputs.damaged)
 
 
+def _extra(inputs: Inputs, protocols: str) -> pl.DataFrame:
+    on = protocols != "off"
+    return reported_for(inputs.evals, inputs.reported if on else None, dict(inputs.ceilings),
+                        protocols=protocols if on else "matching")  # fmt: skip
+
+
+def _cut(service: pl.DataFrame, models: Sequence[str], quants: Sequence[str], tasks: Sequence[str]) -> pl.DataFrame:
+    """The service rows `filter_inputs` would have left: measured rows of these models / quantizations / tasks,
+    other (reported) rows of these tasks."""
+    measured, keep = pl.col("accuracy_provenance") == "measured", pl.lit(True)
+    for col, wanted in (("model", models), ("quant", quants)):
+        if wanted:
+            keep = keep & pl.col(col).is_in(list(wanted))
+    tasks_ok = pl.col("task").is_in(list(tasks)) if tasks else pl.lit(True)
+    return keep_rows(service, tasks_ok & (keep | ~measured))
+
+
+def serve_filtered(inputs: Inputs, catalog: Catalog, workload: Workload, models: Sequence[str] = (),
+                   quants: Sequence[str] = (), tasks: Sequence[str] = (), protocols: str = "matching",
+                   cache: dict | None = None) -> pl.DataFrame:  # fmt: skip
+    """`serve` of `filter_inputs(inputs, models, quants, tasks)` with the reported rows of `protocols` ("off":
+    none). A service row depends on its own cell only, so the rows are cut from those of all of `inputs` (served
+    once per protocols and `workload.service_key()`, kept in `cache`) whenever the filtered inputs select the same
+    reported rows (a filter can change them: the measured few-shot settings, a task's chance); else served anew."""
+    cache = {} if cache is None else cache
+    key = (protocols, workload.service_key())
+    if key not in cache:
+        cache.clear()
+        extra = _extra(inputs, protocols)
+        cache[key] = (serve(inputs.evals, catalog, workload, ceilings=inputs.ceilings, profiles=inputs.profiles,
+                            extra=extra), extra)  # fmt: skip
+    everything, extra_all = cache[key]
+    part = filter_inputs(inputs, models, quants, tasks)
+    extra = _extra(part, protocols)
+    if tasks and "task" in extra_all.columns:
+        extra_all = extra_all.filter(pl.col("task").is_in(list(tasks)))
+    if extra.equals(extra_all):
+        return _cut(everything, models, quants, tasks)
+    return serve(part.evals, catalog, workload, ceilings=part.ceilings, profiles=part.profiles, extra=extra)
+
+
 @dataclass(frozen=True)
 class Report:
     workload: Workload

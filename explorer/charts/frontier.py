@@ -18,12 +18,14 @@ from explorer.analysis.columns import require_columns
 from explorer.analysis.frontier import ACCURACY, config_columns, pareto_frontier, relative_to_best
 from explorer.analysis.headline import noise_groups
 from explorer.charts.common import TITLES, chartable, positive, tooltip
+from explorer.charts.dense import dense_rows, density_layer, point_rows
 
 PICK = "pick"
 # twelve colours told apart at a glance (tableau10 + 2): one per hardware option of the shipped catalog
 HARDWARE_COLOURS = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6",
                     "#9d755d", "#bab0ac", "#393b79", "#17becf"]  # fmt: skip
 PROVENANCE_FILL = alt.Scale(domain=["measured", "projected"], range=[0.95, 0.08])
+PROVENANCE_TITLE = "cost (filled: measured)"
 # cost column -> (column drawn, factor, axis title, d3 format of a value)
 UNITS: dict[str, tuple[str, float, str, str]] = {
     "monthly_usd": ("monthly_usd", 1.0, "USD per month (fleet)", "$,.2f"),
@@ -85,16 +87,18 @@ def _tip_columns(frame: pl.DataFrame, accuracy: str) -> pl.DataFrame:
 
 def _with_noise(data: pl.DataFrame, cost: str, accuracy: str) -> pl.DataFrame:
     """`noise_group` (per task, frontier points only; null elsewhere) and `noise_group_size`."""
-    rows = data.with_row_index("_row").rename({accuracy: "value"} if accuracy != "value" else {})
+    rows = data.with_row_index("_row")
     by = "task" if "task" in rows.columns else None
-    parts = [noise_groups(part, cost) for part in (rows.partition_by(by) if by else [rows])]
+    slim = rows.select("_row", cost, pl.col(accuracy).alias("value"), *[c for c in ("stderr", "on_frontier", by)
+                       if c and c in rows.columns])  # fmt: skip  # what noise_groups reads, the accuracy as "value"
+    parts = [noise_groups(part, cost) for part in (slim.partition_by(by) if by else [slim])]
     kept = [p.select("_row", "noise_group", "noise_group_size") for p in parts if p.height]
     grouped = pl.concat(kept) if kept else pl.DataFrame()
     empty = [pl.lit(None, dtype=pl.Int64).alias(c) for c in ("noise_group", "noise_group_size")]
     out = rows.join(grouped, on="_row", how="left") if grouped.height else rows.with_columns(empty)
     if by:
         out = out.with_columns(pl.format("{}/{}", pl.col("task"), pl.col("noise_group")).alias("noise_group"))
-    return out.sort("_row").drop("_row").rename({"value": accuracy} if accuracy != "value" else {})
+    return out.sort("_row").drop("_row")
 
 
 def _with_roles(data: pl.DataFrame, roles: Mapping[str, Mapping[str, Any] | None]) -> pl.DataFrame:
@@ -177,19 +181,33 @@ def _guide_layers(base: alt.Chart, x: alt.X, y: alt.Y, cost: str, by_task: bool)
 
 
 def _highlights(base: alt.Chart, x: alt.X, y: alt.Y) -> list[alt.Chart]:
-    """A ring round the recommended and the baseline deployment, and their names written beside them (the
-    recommended, usually the cheaper, to its right; the baseline to its left)."""
+    """A ring round the recommended and the baseline deployment, and their names written beside them, towards
+    the middle of the plot (so that no name runs off its edge): the recommended's above its point, the baseline's
+    below (so that two close points do not write over each other)."""
     marked = base.transform_filter("isValid(datum.role)")
     ring = marked.mark_point(filled=False, size=520, strokeWidth=2.2, color="black").encode(
         x=x, y=y, strokeDash=alt.StrokeDash("role:N", scale=ROLES, title="highlighted"))  # fmt: skip
     labels = [
         marked.transform_filter(alt.FieldEqualPredicate(field="label_align", equal=align))
+        .transform_filter(alt.FieldEqualPredicate(field="role", equal=role))
         .transform_calculate(label="datum.role + ': ' + datum.config")
-        .mark_text(align=align, dx=dx, dy=-14 if align == "left" else 22, fontSize=12, fontWeight="bold")
+        .mark_text(align=align, dx=dx, dy=dy, fontSize=12, fontWeight="bold")
         .encode(x=x, y=y, text=alt.Text("label:N"))
         for align, dx in (("left", 14), ("right", -14))
-    ]  # written towards the middle of the plot, so that no name runs off its edge
+        for role, dy in (("recommended", -14), ("baseline", 22))
+    ]
     return [ring, *labels]
+
+
+def _provenance_legend(base: alt.Chart) -> alt.Chart:
+    """The legend of filled (cost measured) and hollow (projected) points, which Vega-Lite does not draw for the
+    points' fillOpacity: an invisible layer of one mark per provenance (aggregated in the browser), its fill the
+    legend's."""
+    fill = alt.Scale(domain=PROVENANCE_FILL.domain, range=["#555", "#fff"])
+    legend = alt.Legend(symbolType="circle", symbolStrokeColor="#555", symbolOpacity=1.0)
+    return (base.transform_aggregate(n="count()", groupby=["cost_provenance"])
+            .mark_point(filled=True, opacity=0, aria=False)
+            .encode(fill=alt.Fill("cost_provenance:N", scale=fill, title=PROVENANCE_TITLE, legend=legend)))  # fmt: skip
 
 
 def frontier_chart(
@@ -208,18 +226,19 @@ def frontier_chart(
     within noise of each other joined by a pale band, the `roles` deployments (recommended, baseline) ringed and
     named, a short tooltip and a click selection "pick". `on_frontier` is computed per task unless the frame has
     it. Points without a positive cost are left out. `subtitle`: lines under the title (the settings)."""
-    data = chart_data(frame, cost, accuracy, roles)
     shown, _, axis_title, fmt = units(cost)
-    pick_fields = ["cell_id"] if _unique_ids(data, "cell_id") else [*config_columns(data), "task"]
+    full = chart_data(frame, cost, accuracy, roles)
+    data = dense_rows(full, shown, accuracy)  # above DENSE_ROWS: featured points + a density of the rest
+    pick_fields = ["cell_id"] if _unique_ids(full, "cell_id") else [*config_columns(full), "task"]
     pick = alt.selection_point(name=PICK, fields=[f for f in pick_fields if f in data.columns], on="click",
                                clear="dblclick")  # fmt: skip
     x, y = _axes(data, cost, accuracy)
     color = alt.Color("hardware:N", title="hardware", scale=alt.Scale(range=HARDWARE_COLOURS))
-    base = alt.Chart(data)
-    points = alt.Chart(data, name="points").mark_point(filled=True, size=90, strokeWidth=1.6).encode(
+    base = point_rows(alt.Chart(data), data)
+    points = point_rows(alt.Chart(data, name="points"), data).mark_point(filled=True, size=90, strokeWidth=1.6).encode(
         x=x, y=y, color=color, stroke=alt.Stroke("hardware:N", legend=None),
         shape=alt.Shape("accuracy_mark:N", scale=ACCURACY_MARKS, title="accuracy from"),
-        fillOpacity=alt.FillOpacity("cost_provenance:N", scale=PROVENANCE_FILL, title="cost (filled: measured)"),
+        fillOpacity=alt.FillOpacity("cost_provenance:N", scale=PROVENANCE_FILL, title=PROVENANCE_TITLE, legend=None),
         tooltip=_short_tooltip(shown, axis_title, fmt), opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
     ).add_params(pick)  # fmt: skip
     errors = (
@@ -227,14 +246,15 @@ def frontier_chart(
         .mark_rule(opacity=0.5)
         .encode(x=x, y=alt.Y("accuracy_low:Q", title=TITLES.get(accuracy, accuracy)), y2="accuracy_high:Q", color=color)
     )
-    layers: list[alt.Chart] = [*_guide_layers(base, x, y, cost, "task" in data.columns), errors]
+    layers: list[alt.Chart] = [*density_layer(data, x, y), *_guide_layers(base, x, y, cost, "task" in data.columns),
+                               errors]  # fmt: skip
     low = f"{shown}_optimistic"
     if low in data.columns:
         ranged = alt.FieldEqualPredicate(field="cost_provenance", equal="projected")
         layers.append(base.transform_filter(ranged).mark_rule(strokeWidth=1.2, opacity=0.45).encode(
             x=alt.X(f"{low}:Q", scale=alt.Scale(type="log", nice=False, padding=16), title=axis_title),
             x2=f"{shown}:Q", y=y, color=color))  # fmt: skip
-    layered = alt.layer(*layers, points, *_highlights(base, x, y))
+    layered = alt.layer(*layers, points, *_highlights(base, x, y), _provenance_legend(base))
     head = alt.TitleParams(title or f"Accuracy vs {axis_title}", subtitle=list(subtitle), anchor="start")
     if facet is not None and facet in data.columns and data.get_column(facet).n_unique() > 1:
         chart = layered.facet(facet=alt.Facet(f"{facet}:N", title=None), columns=3)

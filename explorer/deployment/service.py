@@ -64,7 +64,7 @@ def split_measured(rows: pl.DataFrame, opt: HardwareOption) -> tuple[pl.DataFram
     other = rows.filter(~here).join(measured.select(keys).unique(), on=keys, how="anti", nulls_equal=True)
     order = [c for c in ("__same", "started_at") if c == "__same" or c in other.columns]
     kind = same_class(opt.kind).fill_null(False) if "device_kind" in other.columns else pl.lit(False)
-    other = other.with_columns(kind.alias("__same")).sort(order, nulls_last=False)
+    other = other.with_columns(kind.alias("__same")).sort(order, nulls_last=False, maintain_order=True)
     return measured, other.unique(subset=keys, keep="last", maintain_order=True).drop("__same")
 
 

@@ -39,7 +39,7 @@ def best_run_order(frame: pl.DataFrame) -> pl.DataFrame:
     """Sorted so that the run to keep comes last: the most documents (a smaller `limit` measures the same
     thing less well), then the most recent."""
     keys = [c for c in ("n_docs", "started_at") if c in frame.columns]
-    return frame.sort(keys, nulls_last=False) if keys else frame
+    return frame.sort(keys, nulls_last=False, maintain_order=True) if keys else frame  # stable: ties keep input order
 
 
 def latest_runs(evals: pl.DataFrame) -> pl.DataFrame:

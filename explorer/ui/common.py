@@ -19,7 +19,7 @@ import polars as pl
 
 from explorer.ui.rows_chart import RowsChart
 
-BIG = 2000  # above this many points the chart carries a shorter tooltip (smaller payload, faster redraw)
+BIG = 2000  # above this many drawn points the browser draws on a canvas
 
 
 def jupyter_chart(chart: alt.TopLevelMixin | None = None, **kwargs: Any) -> RowsChart:

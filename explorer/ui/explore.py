@@ -28,10 +28,8 @@ import traitlets
 from explorer.analysis.claim import claim
 from explorer.analysis.frontier import MEAN_TASK
 from explorer.analysis.headline import headline, settings
-from explorer.analysis.report import Inputs, Report, at_target, build_report, filter_inputs, load_inputs
-from explorer.analysis.reported import reported_for
+from explorer.analysis.report import Inputs, Report, at_target, build_report, filter_inputs, load_inputs, serve_filtered
 from explorer.charts.frontier import TOOLTIP_FIELDS
-from explorer.deployment.table import serve
 from explorer.hardware.catalog import Catalog, load_catalog
 from explorer.records.store import load_samples
 from explorer.ui.answer import details_html, export_lines, headline_html, loaded_html
@@ -84,7 +82,7 @@ class ExploreApp(Exports, LinkState, ChartViews, w.VBox):
         self._chart: alt.TopLevelMixin | None = None
         self._chart_rows, self._chart_shape = pl.DataFrame(), None
         self.selected, self.samples = pl.DataFrame(), pl.DataFrame()
-        self._service: dict[tuple, pl.DataFrame] = {}
+        self._service: dict[Any, Any] = {}  # serve rows per filters; "all": serve_filtered's cache
         self._priced: tuple[tuple, Report] | None = None  # the last report and what it was billed for
         self._busy = False
         self._read_only = bool(read_only)
@@ -255,12 +253,11 @@ class ExploreApp(Exports, LinkState, ChartViews, w.VBox):
         if inputs.evals.filter(pl.col("status") == "ok").is_empty():
             raise ValueError("no configuration matches the filters")
         key = (self.tasks.value, self.models.value, self.quants.value, self.reported.value, workload.service_key())
-        if key not in self._service:
-            on = self.reported.value != "off"
-            extra = reported_for(inputs.evals, inputs.reported if on else None, dict(inputs.ceilings),
-                                 protocols=self.reported.value if on else "matching")  # fmt: skip
-            self._service = {key: serve(inputs.evals, self.catalog, workload, ceilings=inputs.ceilings,
-                                        profiles=inputs.profiles, extra=extra)}  # fmt: skip
+        if key not in self._service:  # "all": the rows of every configuration, cut for each filter
+            self._service = {"all": self._service.get("all", {})}
+            self._service[key] = serve_filtered(self.inputs, self.catalog, workload, self.models.value,
+                                                self.quants.value, self.tasks.value, self.reported.value,
+                                                cache=self._service["all"])  # fmt: skip
         task, cost, priced = self.task.value or None, self.deploy.cost_axis.value, (key, workload, self.chance.value)
         if self._priced is not None and self._priced[0] == (*priced, cost):  # only the target or task changed
             return at_target(self._priced[1], self.catalog, self.target.value, task)

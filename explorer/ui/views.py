@@ -11,9 +11,10 @@ import altair as alt
 import polars as pl
 
 from explorer.analysis.claim import quant_view
-from explorer.charts.frontier import chart_data, frontier_chart, relative_chart
+from explorer.charts.dense import DENSE_ROWS, dense_rows
+from explorer.charts.frontier import chart_data, frontier_chart, relative_chart, units
 from explorer.charts.views import bill_chart, efficiency_chart, quant_chart
-from explorer.ui.common import BIG, jupyter_chart, set_chart
+from explorer.ui.common import jupyter_chart, set_chart
 
 CHART_COLUMNS = ("model", "quant", "hardware", "provider", "task", "value", "stderr", "accuracy_provenance",
                  "model_kind", "accuracy_mark", "latency_s")  # fmt: skip  # what the chart draws (short tooltip)
@@ -46,7 +47,7 @@ class ChartViews:
 
     def _draw(self) -> None:
         view, rep, cost = self.view.value, self.report, self._cost()
-        shape, self._chart, self._chart_rows = None, None, pl.DataFrame()
+        shape, drawn, self._chart, self._chart_rows = None, pl.DataFrame(), None, pl.DataFrame()
         if view == "efficiency":
             per_task = rep.task_rows
             self._chart, points = efficiency_chart(per_task.filter(pl.col("efficiency").is_not_null())), per_task.height
@@ -65,6 +66,7 @@ class ChartViews:
             data = rep.task_rows if view == "per task" else rep.scope_rows
             frame = chart_data(self._chart_frame(data), cost, roles=self._roles())
             self._chart_rows, points = frame, frame.height
+            drawn = dense_rows(frame, units(cost)[0])  # above DENSE_ROWS: featured points + density cells
             ids = frame.get_column("cell_id") if "cell_id" in frame.columns else pl.Series([None])
             one_id_each = ids.null_count() == 0 and ids.is_unique().all()
             # all the spec depends on besides the rows: the same shape -> only the rows go to the browser
@@ -73,19 +75,19 @@ class ChartViews:
                 cost,
                 frame["task"].n_unique() > 1,
                 tuple(frame.columns),
-                points > BIG,
+                points > DENSE_ROWS,
                 points == 0,
                 one_id_each,
             )
         faceted = shape is not None and shape[2]  # a facet's data lives per panel in Vega: no swap, a new spec
         if shape is not None and not faceted and shape == self._chart_shape and self.jchart.spec is not None:
-            self._swap_rows(self._chart_rows)
+            self._swap_rows(drawn)
         else:
-            self._new_chart(points)
+            self._new_chart(points if shape is None else drawn.height)
         self._chart_shape = shape
         self.detail.clear()
 
-    def _new_chart(self, points: int) -> None:
+    def _new_chart(self, points: int) -> None:  # points: how many rows the browser draws
         """A new chart widget for a new spec: a JupyterChart re-embedding its spec keeps the row-update handlers of
         its earlier views (altair 6), which then fail on data they do not have ("Cannot set properties of
         undefined"); a fresh widget has none."""
