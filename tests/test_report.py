@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from explorer.analysis.report import _extra, build_report, filter_inputs, load_inputs, serve_filtered
+from explorer.analysis.reported import reported_depends_on
 from explorer.deployment.table import serve
 from explorer.deployment.workload import Workload
 from explorer.hardware.catalog import load_catalog
@@ -36,5 +37,30 @@ def test_cut_rows_equal_the_rows_served_from_the_filtered_inputs(inputs, protoco
         # and the report built on them is the report of the filtered inputs
         rep = build_report(part, catalog, workload, service=got, protocols=protocols)
         assert rep.answer == build_report(part, catalog, workload, service=want, protocols=protocols).answer
-    ((served, _),) = cache.values()  # one full serve for every filter of this workload and protocols
+    (served,) = cache.values()  # one full serve for every filter of this workload and protocols
     assert served.height >= got.height and len(cache) == 1
+
+
+def test_a_filter_that_changes_the_reported_rows_is_served_anew(inputs) -> None:
+    # one model measured 5-shot: without it the matching protocol is 0-shot only, so other reported rows match
+    import dataclasses
+
+    import polars as pl
+
+    model = sorted(inputs.evals.filter(pl.col("weights").ne_missing("random"))["model"].unique())[0]
+    evals = inputs.evals.with_columns(
+        pl.when(pl.col("model") == model).then(5).otherwise(pl.col("num_fewshot")).alias("num_fewshot")
+    )
+    five = dataclasses.replace(inputs, evals=evals)
+    others = [m for m in evals["model"].unique().sort() if m != model]
+    part = filter_inputs(five, others)
+    assert reported_depends_on(part.evals)[0] != reported_depends_on(five.evals)[0]
+    catalog, workload = load_catalog(), Workload(queries_per_day=20_000)
+    got = serve_filtered(five, catalog, workload, others, cache={})
+    want = serve(part.evals, catalog, workload, ceilings=part.ceilings, profiles=part.profiles,
+                 extra=_extra(part, "matching"))  # fmt: skip
+    assert got.equals(want)
+    everything = serve(five.evals, catalog, workload, ceilings=five.ceilings, profiles=five.profiles,
+                       extra=_extra(five, "matching"))  # fmt: skip
+    reported = pl.col("accuracy_provenance") != "measured"
+    assert got.filter(reported).height != everything.filter(reported).height  # a cut would have been wrong

@@ -16,7 +16,7 @@ import polars as pl
 from explorer.analysis.columns import keep_rows
 from explorer.analysis.frontier import MEAN_TASK
 from explorer.analysis.recommend import ROW_FIELDS, answer, check_cost_axis, scope_of, with_frontier
-from explorer.analysis.reported import reported_for
+from explorer.analysis.reported import reported_depends_on, reported_for
 from explorer.deployment.options import baseline_name
 from explorer.deployment.table import bill, serve
 from explorer.deployment.workload import Workload
@@ -111,17 +111,16 @@ def serve_filtered(inputs: Inputs, catalog: Catalog, workload: Workload, models:
     key = (protocols, workload.service_key())
     if key not in cache:
         cache.clear()
-        extra = _extra(inputs, protocols)
-        cache[key] = (serve(inputs.evals, catalog, workload, ceilings=inputs.ceilings, profiles=inputs.profiles,
-                            extra=extra), extra)  # fmt: skip
-    everything, extra_all = cache[key]
+        cache[key] = serve(inputs.evals, catalog, workload, ceilings=inputs.ceilings, profiles=inputs.profiles,
+                           extra=_extra(inputs, protocols))  # fmt: skip
+    everything = cache[key]
     part = filter_inputs(inputs, models, quants, tasks)
-    extra = _extra(part, protocols)
-    if tasks and "task" in extra_all.columns:
-        extra_all = extra_all.filter(pl.col("task").is_in(list(tasks)))
-    if extra.equals(extra_all):
+    shots, chance = reported_depends_on(inputs.evals)
+    part_shots, part_chance = reported_depends_on(part.evals)
+    if protocols == "off" or (shots == part_shots and all(chance.get(t) == c for t, c in part_chance.items())):
         return _cut(everything, models, quants, tasks)
-    return serve(part.evals, catalog, workload, ceilings=part.ceilings, profiles=part.profiles, extra=extra)
+    return serve(part.evals, catalog, workload, ceilings=part.ceilings, profiles=part.profiles,
+                 extra=_extra(part, protocols))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -129,8 +128,21 @@ class Report:
     workload: Workload
     table: pl.DataFrame  # every row with its fleet; excluded rows carry excluded_reason
     frontier: pl.DataFrame  # servable rows with on_frontier per task (the mean over tasks is task "__mean__")
-    excluded: pl.DataFrame
     answer: dict[str, Any]
+
+    @functools.cached_property
+    def excluded(self) -> pl.DataFrame:
+        """The rows that cannot be served (memory, latency, no service time, no bill), with their excluded_reason
+        (made when asked: at 10,000 configurations x 12 hardware most rows, ~100 columns each)."""
+        return keep_rows(self.table, pl.col("excluded_reason").is_not_null())
+
+    def excluded_in_scope(self, columns: Sequence[str], max_rows: int) -> tuple[int, pl.DataFrame]:
+        """How many rows of the answer's scope are excluded, and the first `max_rows` of them (these columns, with
+        excluded_reason), computed on those columns alone."""
+        cols = [c for c in dict.fromkeys((*columns, "excluded_reason", "task")) if c in self.table.columns]
+        wanted = pl.col("excluded_reason").is_not_null() & (pl.col("task") == self.answer["task"])
+        rows = self.table.select(cols).filter(wanted)
+        return rows.height, rows.head(max_rows).select([c for c in cols if c in (*columns, "excluded_reason")])
 
     @functools.cached_property
     def scope_rows(self) -> pl.DataFrame:
@@ -193,9 +205,8 @@ def build_report(
                         metric=metric, extra=extra)  # fmt: skip
     table = bill(service, catalog, workload, chance_normalised)
     scope_of(table, task)  # an unknown task fails here, with the tasks there are
-    excluded = keep_rows(table, pl.col("excluded_reason").is_not_null())  # the servable: with_frontier
     ans = _answer(table, catalog, workload, target_fraction, task, cost, chance_normalised)
-    return Report(workload, table, with_frontier(table, cost), excluded, ans)
+    return Report(workload, table, with_frontier(table, cost), ans)  # the servable rows: with_frontier
 
 
 def _answer(table: pl.DataFrame, catalog: Catalog, workload: Workload, target_fraction: float, task: str | None,

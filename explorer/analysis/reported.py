@@ -186,9 +186,7 @@ def reported_for(
 
     if reported is None or reported.is_empty():
         return pl.DataFrame()
-    real = evals.filter((pl.col("status") == "ok") & pl.col("weights").ne_missing(RANDOM)) if evals.height else evals
-    shots = [int(n) for n in real.get_column("num_fewshot").drop_nulls().unique().to_list()] if real.height else []
-    chosen = select_reported(reported, protocols, shots or [0], metric)
+    chosen = select_reported(reported, protocols, measured_shots(evals) or [0], metric)
     if chosen.is_empty():
         return pl.DataFrame()
     cost = random_cost_rows(evals)
@@ -201,15 +199,42 @@ def reported_for(
     return with_task_chance(joined, evals)
 
 
+def measured_shots(evals: pl.DataFrame) -> list[int]:
+    """The few-shot settings of the ok cells on real weights (the "matching" protocol's)."""
+    if not evals.height:
+        return []
+    real = evals.select("status", "weights", "num_fewshot").filter(
+        (pl.col("status") == "ok") & pl.col("weights").ne_missing(RANDOM)
+    )
+    return sorted(int(n) for n in real.get_column("num_fewshot").drop_nulls().unique().to_list())
+
+
+def task_chance(evals: pl.DataFrame) -> pl.DataFrame:
+    """(task, __chance): each task's chance level (1 / choices) from the ok cell that ran it over the most
+    documents."""
+    if not evals.height:
+        return pl.DataFrame(schema={"task": pl.String, "__chance": pl.Float64})
+    ok = evals.select("status", "chance", "n_docs", "task").filter(
+        (pl.col("status") == "ok") & pl.col("chance").is_not_null()
+    )
+    per_task = ok.sort("n_docs", descending=True, nulls_last=True, maintain_order=True)
+    per_task = per_task.group_by("task", maintain_order=True).first()
+    return per_task.select("task", pl.col("chance").cast(pl.Float64).alias("__chance"))
+
+
+def reported_depends_on(evals: pl.DataFrame) -> tuple[tuple[int, ...], dict[str, float]]:
+    """All `reported_for` reads of the measured cells besides the random-weight ones: their few-shot settings and
+    each task's chance (two folders equal here get the same reported rows for the same tasks)."""
+    return tuple(measured_shots(evals)), dict(task_chance(evals).iter_rows())
+
+
 def with_task_chance(rows: pl.DataFrame, evals: pl.DataFrame) -> pl.DataFrame:
     """The chance level of each row's task (1 / choices, a property of the task's documents, not of a model):
     the mean over the ok cells that ran it, the largest number of documents first (chance normalisation of a
     reported accuracy needs it)."""
-    ok = evals.filter((pl.col("status") == "ok") & pl.col("chance").is_not_null()) if evals.height else evals
-    if rows.is_empty() or ok.is_empty():
+    chance = task_chance(evals)
+    if rows.is_empty() or chance.is_empty():
         return rows
-    per_task = ok.sort("n_docs", descending=True, nulls_last=True).group_by("task", maintain_order=True).first()
-    chance = per_task.select("task", pl.col("chance").cast(pl.Float64).alias("__chance"))
     out = rows.join(chance, on="task", how="left")
     if "chance" in out.columns:
         out = out.with_columns(pl.coalesce("chance", "__chance").alias("chance"))

@@ -314,12 +314,13 @@ class ExploreApp(Exports, LinkState, ChartViews, w.VBox):
             self.claim_html.value = f"<p><i>no comparison: {html.escape(str(exc))}</i></p>"
         per_hw = pl.DataFrame(rep.answer["per_hardware"]) if rep.answer["per_hardware"] else pl.DataFrame()
         self.table_html.value = "<b>cheapest deployment per hardware</b>" + html_table(per_hw, ANSWER_COLUMNS)
-        ex = rep.excluded.filter(pl.col("task") == rep.answer["task"])
+        count, ex = rep.excluded_in_scope(("model", "quant", "hardware"), max_rows=60)
         self.excluded_html.value = (
-            f"<details><summary>{ex.height} deployments excluded (memory, latency, no service time)</summary>"
+            f"<details><summary>{count} deployments excluded (memory, latency, no service time)</summary>"
             + html_table(ex, ("model", "quant", "hardware", "excluded_reason"), max_rows=60)
+            + (f"<p>... {count - ex.height} more rows</p>" if count > ex.height else "")
             + "</details>"
-            if ex.height
+            if count
             else ""
         )
 
