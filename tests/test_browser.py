@@ -28,6 +28,7 @@ SHIPPED = REPO / "data" / "demo_cpu"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 POINTS = "g.points_marks path"  # the deployments (not the rings round the highlighted ones, nor legends)
 PRICE = "USD / hour (this machine)"
+TRAFFIC = "queries / day"
 # every point's aria-label (Vega writes the encoded fields): "USD per month (fleet): 64.26; accuracy: 0.52; ..."
 LABELS_JS = f"() => [...document.querySelectorAll('{POINTS}')].map(p => p.getAttribute('aria-label'))"
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -206,7 +207,7 @@ def test_app_offline_chart_price_traffic_and_click(shipped: Path, app_url: str, 
         steps = (("0.1", "10000"), ("0.5", "10000"), ("0.2", "3000000"), ("0.1", "3000000"), ("1", "50000"))
         for price, traffic in steps:
             set_slider(page, PRICE, price)
-            set_slider(page, "queries / day", traffic)
+            set_slider(page, TRAFFIC, traffic)
             mirror.price.value, mirror.traffic.value = float(price), float(traffic)
             want = cli_points(shipped, mirror.flags())
             assert same_points(expected_points(mirror), want)
@@ -281,15 +282,15 @@ def _timed(page, sel: str, action) -> float:
 
 @pytest.mark.slow
 def test_redraw_with_10k_configurations(tmp_path: Path) -> None:
-    """Median redraw after a widget change with 10,000 configurations: price (new rows), target (text),
-    a filter (new rows). Numbers go to tests/artifacts/redraw_10k.json."""
+    """First paint (a first and a second visit) and the median redraw after a widget change with 10,000
+    configurations: price, traffic, a filter (new rows), target (text). Numbers: tests/artifacts/redraw_10k.json."""
     import statistics
 
     results = synth_results(tmp_path / "synth")
     proc, url = start_app(results, tmp_path / "voila.log")
     wait_for_log(tmp_path / "voila.log", "is filled with 1 kernel", timeout=120)
     wait_for_quiet(proc)  # preheated: the kernel has run the notebook
-    timings: dict[str, list[float]] = {"price": [], "target": [], "filter": []}
+    timings: dict[str, list[float]] = {"price": [], "target": [], "traffic": [], "filter": []}
     try:
         with sync_api.sync_playwright() as p:
             context = open_browser(p, tmp_path / "chromium")
@@ -300,6 +301,7 @@ def test_redraw_with_10k_configurations(tmp_path: Path) -> None:
             page.wait_for_selector(".vega-embed .marks", state="visible", timeout=90_000)  # svg or canvas
             paint = time.monotonic() - t0
             assert "10000 measured cells" in page.locator(".explorer-header").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "app_10k_first_paint.png"), full_page=True)
             wait_for_quiet(proc)  # the pool's next kernel runs the notebook for the next visitor: not during timings
             for i in range(6):
                 value = ("0.2", "0.1")[i % 2]
@@ -308,6 +310,8 @@ def test_redraw_with_10k_configurations(tmp_path: Path) -> None:
                 timings["target"].append(
                     _timed(page, ".explorer-recommendation", lambda v=value: set_slider(page, "accuracy target", v))
                 )
+                value = ("20000", "10000")[i % 2]
+                timings["traffic"].append(_timed(page, ".vega-embed", lambda v=value: set_slider(page, TRAFFIC, v)))
             quant = page.locator("select[multiple]").nth(2)
             for i in range(4):
                 keep = ["bf16", "int4", "int8"] if i % 2 == 0 else ["bf16", "fp32", "int4", "int8"]
@@ -318,12 +322,19 @@ def test_redraw_with_10k_configurations(tmp_path: Path) -> None:
 
                 timings["filter"].append(_timed(page, ".vega-embed", pick))
             page.screenshot(path=str(ARTIFACTS / "app_10k.png"))
+            wait_for_quiet(proc)  # the next preheated kernel has run the notebook
+            again = context.new_page()  # a second visit: the page's scripts are in the browser's cache
+            t0 = time.monotonic()
+            again.goto(url, wait_until="commit")
+            again.wait_for_selector(".vega-embed .marks", state="visible", timeout=90_000)
+            paint_cached = time.monotonic() - t0
             context.close()
     finally:
         stop_process_tree(proc)  # Voila's group and its kernels
     medians = {k: round(statistics.median(v), 1) for k, v in timings.items()}
     ARTIFACTS.mkdir(exist_ok=True)
-    report = {"first_paint_s": round(paint, 2), "median_ms": medians, "all_ms": timings}
+    report = {"first_paint_s": round(paint, 2), "first_paint_cached_s": round(paint_cached, 2), "median_ms": medians,
+              "all_ms": timings}  # fmt: skip
     (ARTIFACTS / "redraw_10k.json").write_text(json.dumps(report, indent=1))
     assert all(t > 0 for v in timings.values() for t in v), timings  # every change did redraw
     # the figures are a benchmark (tests/artifacts/redraw_10k.json, reported in the README), not an assertion:
@@ -372,7 +383,7 @@ def _random_action(rng, page, mirror) -> str:
         value = {"price": rng.choice(("0.05", "0.1", "0.25", "1", "3")),
                  "traffic": rng.choice(("1000", "10000", "200000", "3000000")),
                  "target": rng.choice(("0.6", "0.8", "0.9", "0.95", "1"))}[kind]  # fmt: skip
-        set_slider(page, {"price": PRICE, "traffic": "queries / day", "target": "accuracy target"}[kind], value)
+        set_slider(page, {"price": PRICE, "traffic": TRAFFIC, "target": "accuracy target"}[kind], value)
         ctl = {"price": mirror.price, "traffic": mirror.traffic, "target": mirror.target}[kind]
         ctl.value = float(value)
     elif kind in ("hardware", "models", "quant"):
