@@ -574,7 +574,7 @@ def test_relative_chart() -> None:
     assert points["encoding"]["x"]["field"] == "relative_cost"
     assert points["encoding"]["x"]["scale"]["type"] == "log"
     assert points["encoding"]["y"]["field"] == "relative_accuracy"
-    assert points["encoding"]["color"] == {"field": "hardware", "type": "nominal"}
+    assert points["encoding"]["color"] == {"field": "hardware", "type": "nominal", "scale": {"range": HARDWARE_COLOURS}}
     assert points["encoding"]["shape"]["field"] == "accuracy_mark"
     assert spec["datasets"][rule["data"]["name"]] == [{"target": 0.9}]
     assert rule["encoding"]["y"]["field"] == "target"

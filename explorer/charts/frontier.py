@@ -274,7 +274,8 @@ def relative_chart(
     by = tuple(c for c in by if c in frame.columns)
     data = relative_to_best(frame, cost=cost, accuracy=accuracy, by=by)
     data = chartable(_config_label(positive(data, "relative_cost")))
-    colour = "hardware:N" if "hardware" in data.columns else "model:N"
+    by_hw = "hardware" in data.columns  # the frontier chart's twelve distinct colours (tableau10 repeats two)
+    colour = alt.Color("hardware:N", scale=alt.Scale(range=HARDWARE_COLOURS)) if by_hw else alt.Color("model:N")
     points = (
         alt.Chart(data, name="points")
         .mark_point(filled=True, size=80)
@@ -286,7 +287,7 @@ def relative_chart(
                 axis=alt.Axis(format="%"),
                 title="accuracy / best accuracy",
             ),  # fmt: skip
-            color=alt.Color(colour),
+            color=colour,
             shape=alt.Shape("accuracy_mark:N", scale=ACCURACY_MARKS, title="accuracy from"),
             tooltip=tooltip(data, ("relative_accuracy", "relative_cost", cost, accuracy, *TOOLTIP_FIELDS)),
         )
