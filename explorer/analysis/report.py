@@ -67,15 +67,21 @@ def load_inputs(
     return Inputs(evals, profiles, ceilings, table, tuple(damaged + bad_profiles))
 
 
+def _chosen(selections: Sequence[tuple[str, Sequence[str]]]) -> pl.Expr:
+    """True where each column's value is among its chosen values (an empty choice keeps all)."""
+    keep = pl.lit(True)
+    for col, wanted in selections:
+        if wanted:
+            keep = keep & pl.col(col).is_in(list(wanted))
+    return keep
+
+
 def filter_inputs(
     inputs: Inputs, models: Sequence[str] = (), quants: Sequence[str] = (), tasks: Sequence[str] = ()
 ) -> Inputs:
     """Only these models / quantizations / tasks of the measured rows, and these tasks of the reported ones (an
     empty selection keeps all; random-weight cost cells always stay): the app's filters, the CLI's --only-*."""
-    keep = pl.lit(True)
-    for col, wanted in (("model", models), ("quant", quants), ("task", tasks)):
-        if wanted:
-            keep = keep & pl.col(col).is_in(list(wanted))
+    keep = _chosen((("model", models), ("quant", quants), ("task", tasks)))
     cost = (pl.col("weights") == "random").fill_null(False) if "weights" in inputs.evals.columns else pl.lit(False)
     rep = inputs.reported
     if rep is not None and tasks:
@@ -92,12 +98,9 @@ def _extra(inputs: Inputs, protocols: str) -> pl.DataFrame:
 def _cut(service: pl.DataFrame, models: Sequence[str], quants: Sequence[str], tasks: Sequence[str]) -> pl.DataFrame:
     """The service rows `filter_inputs` would have left: measured rows of these models / quantizations / tasks,
     other (reported) rows of these tasks."""
-    measured, keep = pl.col("accuracy_provenance") == "measured", pl.lit(True)
-    for col, wanted in (("model", models), ("quant", quants)):
-        if wanted:
-            keep = keep & pl.col(col).is_in(list(wanted))
-    tasks_ok = pl.col("task").is_in(list(tasks)) if tasks else pl.lit(True)
-    return keep_rows(service, tasks_ok & (keep | ~measured))
+    measured = pl.col("accuracy_provenance") == "measured"
+    keep = _chosen((("task", tasks),)) & (_chosen((("model", models), ("quant", quants))) | ~measured)
+    return keep_rows(service, keep)
 
 
 def serve_filtered(inputs: Inputs, catalog: Catalog, workload: Workload, models: Sequence[str] = (),
