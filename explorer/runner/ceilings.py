@@ -8,33 +8,12 @@ Median over repeats after warm-up; the coefficient of variation says how steady 
 from __future__ import annotations
 
 import statistics
-import time
 from typing import Any
 
 import torch
 
 from explorer.runner.measure import device_name
-
-
-def _timed(fn: Any, device: str, warmup: int, repeats: int) -> list[float]:
-    cuda = device.startswith("cuda")
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        if cuda:
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        fn()
-        if cuda:
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t0)
-    return times
-
-
-def cv(times: list[float]) -> float:
-    """Coefficient of variation (stdev / mean); 0 for fewer than two samples."""
-    return statistics.stdev(times) / statistics.mean(times) if len(times) > 1 else 0.0
+from explorer.runner.trackers import LatencyTracker, cv
 
 
 def measure_ceilings(
@@ -50,19 +29,20 @@ def measure_ceilings(
     sizes = [matmul_n] if matmul_n else ([4096, 8192] if cuda else [1024, 2048])
     nbytes = copy_bytes or ((2 << 30) if cuda else (256 << 20))
     tdtype = getattr(torch, dtype)
+    latency = LatencyTracker(device)
     best: tuple[float, int, list[float]] = (0.0, 0, [])
     for n in sizes:  # a ceiling is the best any size reaches: small sizes under-use wide units
         a = torch.randn(n, n, device=device, dtype=tdtype)
         b = torch.randn(n, n, device=device, dtype=tdtype)
         with torch.no_grad():
-            mm = _timed(lambda a=a, b=b: torch.mm(a, b), device, warmup, repeats)
+            mm = latency.repeat(lambda a=a, b=b: torch.mm(a, b), warmup, repeats)
         flops = 2.0 * n**3 / statistics.median(mm)
         if flops > best[0]:
             best = (flops, n, mm)
         del a, b
     src = torch.empty(nbytes // 4, device=device, dtype=torch.float32).fill_(1.0)
     dst = torch.empty_like(src)
-    cp = _timed(lambda: dst.copy_(src), device, warmup, repeats)
+    cp = latency.repeat(lambda: dst.copy_(src), warmup, repeats)
     cp_s = statistics.median(cp)
     return {
         "device_name": device_name(device),

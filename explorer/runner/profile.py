@@ -20,13 +20,9 @@ from typing import Any
 from explorer.runner.worker import _versions, die_with_parent, one_line, weights_kind
 
 
-def _timed_generate(model: Any, ids: Any, mask: Any, new_tokens: int, device: str, pad_id: int) -> float:
+def _generate(model: Any, ids: Any, mask: Any, new_tokens: int, pad_id: int) -> None:
     import torch
 
-    cuda = device.startswith("cuda")
-    if cuda:
-        torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
     with torch.no_grad():
         model.generate(
             input_ids=ids,
@@ -37,43 +33,30 @@ def _timed_generate(model: Any, ids: Any, mask: Any, new_tokens: int, device: st
             pad_token_id=pad_id,
             use_cache=True,
         )
-    if cuda:
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - t0
 
 
 def profile_point(
-    model: Any,
-    vocab_size: int,
-    pad_id: int,
-    device: str,
-    batch_size: int,
-    prompt_tokens: int,
-    new_tokens: int,
-    warmup: int,
-    repeats: int,
-    baseline_rss: int,
-    meter: Any,
-    seed: int = 0,
+    model: Any, vocab_size: int, pad_id: int, batch_size: int, job: dict[str, Any], energy: Any, weight_bytes: int
 ) -> dict[str, Any]:
-    """One batch size: prefill and decode timings, peak memory, energy (CUDA)."""
+    """One batch size: prefill and decode timings, peak memory (over the warm-ups and every repeat), energy of the
+    full-length generations (CUDA). `job` gives device, prompt_tokens, new_tokens, warmup, repeats and seed."""
     import torch
 
-    from explorer.runner.ceilings import cv
-    from explorer.runner.measure import Window
+    from explorer.runner.trackers import LatencyTracker, Trackers, cv
 
-    gen = torch.Generator().manual_seed(seed)
+    device, prompt_tokens, new_tokens, repeats = job["device"], job["prompt_tokens"], job["new_tokens"], job["repeats"]
+    gen = torch.Generator().manual_seed(job.get("seed", 0))
     ids = torch.randint(10, vocab_size, (batch_size, prompt_tokens), generator=gen).to(device)
     mask = torch.ones_like(ids)
-    with Window(device, baseline_rss, meter) as win:  # peak memory over everything
-        for _ in range(warmup):
-            _timed_generate(model, ids, mask, new_tokens, device, pad_id)
-        prefill = [_timed_generate(model, ids, mask, 1, device, pad_id) for _ in range(repeats)]
-        with Window(device, baseline_rss, meter) as full_win:  # energy of the full-length generations only
-            full = [_timed_generate(model, ids, mask, new_tokens, device, pad_id) for _ in range(repeats)]
+    latency = LatencyTracker(device)
+    with Trackers(device, energy, weight_bytes) as win:
+        latency.repeat(lambda: _generate(model, ids, mask, new_tokens, pad_id), job["warmup"], 0)  # warm-ups
+        prefill = latency.repeat(lambda: _generate(model, ids, mask, 1, pad_id), 0, repeats)
+        with Trackers(device, energy, weight_bytes) as full_win:  # nested: the outer peak keeps the inner one
+            full = latency.repeat(lambda: _generate(model, ids, mask, new_tokens, pad_id), 0, repeats)
     prefill_s, full_s = statistics.median(prefill), statistics.median(full)
     decode_s = full_s - prefill_s if full_s > prefill_s else None  # medians crossed: too noisy to tell
-    energy = full_win.energy_j / repeats if full_win.energy_j is not None else None
+    energy_j = full_win.energy_j / repeats if full_win.energy_j is not None else None
     return {
         "batch_size": batch_size,
         "prompt_tokens": prompt_tokens,
@@ -92,17 +75,18 @@ def profile_point(
         "device_s_per_query": full_s / batch_size,
         "peak_mem_bytes": win.peak_mem_bytes,
         "peak_mem_kind": win.peak_mem_kind,
-        "energy_j": energy,  # per full generate call (batch_size sequences of new_tokens)
-        "energy_j_per_query": energy / batch_size if energy is not None else None,
+        "energy_j": energy_j,  # per full generate call (batch_size sequences of new_tokens)
+        "energy_j_per_query": energy_j / batch_size if energy_j is not None else None,
         "repeats": repeats,
-        "warmup": warmup,
+        "warmup": job["warmup"],
     }
 
 
 def run_profile_job(job: dict[str, Any]) -> dict[str, Any]:
     """Load + quantize once, walk the batch-size ladder; write profiles/<profile_id>.json atomically."""
     from explorer.records.files import atomic_write_text
-    from explorer.runner.measure import EnergyMeter, device_name, rss_bytes
+    from explorer.runner.measure import device_name, rss_bytes
+    from explorer.runner.trackers import EnergyTracker
 
     device = job["device"]
     path = Path(job["out_dir"]) / "profiles" / f"{job['profile_id']}.json"
@@ -129,26 +113,13 @@ def run_profile_job(job: dict[str, Any]) -> dict[str, Any]:
         model, tokenizer, info = load_quantized(job["model"], job["quant"], device, baseline)
         record.update(info)
         record["status"] = "ok"
-        meter = EnergyMeter(device)
+        energy = EnergyTracker(device)
         vocab = int(model.config.get_text_config().vocab_size)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         for b in job["batch_sizes"]:
             t0 = time.perf_counter()
             try:
-                row = profile_point(
-                    model,
-                    vocab,
-                    pad_id,
-                    device,
-                    b,
-                    job["prompt_tokens"],
-                    job["new_tokens"],
-                    job["warmup"],
-                    job["repeats"],
-                    baseline,
-                    meter,
-                    seed=job.get("seed", 0),
-                )
+                row = profile_point(model, vocab, pad_id, b, job, energy, info.get("weight_bytes") or 0)
             except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
                 if not isinstance(exc, (torch.OutOfMemoryError, MemoryError)) and "alloc" not in str(exc).lower():
                     raise

@@ -156,7 +156,7 @@ def _metrics(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def evaluate_cell(
-    lm: Any, job: dict[str, Any], cell: dict[str, Any], tm: Any, meter: Any, baseline_rss: int, common: dict[str, Any]
+    lm: Any, job: dict[str, Any], cell: dict[str, Any], tm: Any, energy: Any, common: dict[str, Any]
 ) -> dict[str, Any]:
     """Evaluate one task on the loaded model; returns the record: ok when its samples were written first, else
     failed with the reason (its metrics kept for diagnosis)."""
@@ -164,12 +164,12 @@ def evaluate_cell(
 
     from explorer.records.docs import write_cell_docs
     from explorer.records.files import write_samples
-    from explorer.runner.measure import Window
+    from explorer.runner.trackers import Trackers
 
     name = cell["lm_eval_task"]
     started = _now()
     lm.reset_counters()
-    with Window(job["device"], baseline_rss, meter) as win:
+    with Trackers(job["device"], energy, weight_bytes=common.get("weight_bytes") or 0) as win:
         res = lm_eval.simple_evaluate(
             model=lm,
             tasks=[name],
@@ -244,16 +244,17 @@ def limit_memory(headroom: str | None) -> None:
         return
     import resource
 
-    with open("/proc/self/status") as fh:
-        vm = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
-    cap = vm + int(float(headroom))
+    from explorer.runner.measure import proc_status_bytes
+
+    cap = (proc_status_bytes("VmSize") or 0) + int(float(headroom))
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 
 def run_job(job: dict[str, Any]) -> int:
     """Run every cell of a job; returns the number of failed cells."""
     from explorer.records.files import write_record
-    from explorer.runner.measure import EnergyMeter, device_name, rss_bytes
+    from explorer.runner.measure import device_name, rss_bytes
+    from explorer.runner.trackers import EnergyTracker
 
     out_dir = Path(job["out_dir"])
     cells = job["cells"]
@@ -285,7 +286,7 @@ def run_job(job: dict[str, Any]) -> int:
             pretrained=model, tokenizer=tokenizer, batch_size=job["batch_size"], device=device, softmax_dtype="float32"
         )
         header["lm_eval_settings"] = lm_eval_settings(lm)
-        meter = EnergyMeter(device)
+        energy = EnergyTracker(device)
     except Exception as exc:  # load / quantize failed: every cell of the job fails with the reason
         traceback.print_exc()
         for cell in cells:
@@ -294,7 +295,7 @@ def run_job(job: dict[str, Any]) -> int:
     failed = 0
     for cell in cells:
         try:
-            record = evaluate_cell(lm, job, cell, tm, meter, baseline_rss, header)
+            record = evaluate_cell(lm, job, cell, tm, energy, header)
             summary = ", ".join(f"{m['metric']}={m['value']:.3f}" for m in record["metrics"][:2])
             print(f"[{job['job_name']}] {cell['task']}: {summary} ({record['wall_s']:.1f} s)", flush=True)
         except Exception as exc:
