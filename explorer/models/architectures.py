@@ -7,7 +7,6 @@ record of one says `weights: random`. The shapes are the published `config.json`
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 ARCH_VERSION = 2  # 2: fast fill, tied heads tied
@@ -108,9 +107,11 @@ def check_arch(name: str) -> str:
     name = ALIASES.get(name, name)
     if name in ARCHITECTURES:
         return name
-    close = difflib.get_close_matches(name, list(ARCHITECTURES), n=2)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"known: {', '.join(ARCHITECTURES)}"
-    raise ValueError(f"unknown architecture {name!r} for random weights; {hint}")
+    from explorer.hints import did_you_mean
+
+    raise ValueError(
+        f"unknown architecture {name!r} for random weights{did_you_mean(name, list(ARCHITECTURES), known=True)}"
+    )
 
 
 def build_random(

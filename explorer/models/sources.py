@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Callable
@@ -140,9 +139,10 @@ def _looks_like_path(s: str) -> bool:
 
 def _unknown_alias(s: str) -> ValueError:
     known = sorted([*DEMO_MODELS, TINY_ALIAS])
-    close = difflib.get_close_matches(s, known, n=3, cutoff=0.5)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"known: {', '.join(known)}"
-    return ValueError(f"unknown model {s!r}: not a demo alias, an existing path, or a hub id 'org/name'; {hint}")
+    from explorer.hints import did_you_mean
+
+    hint = did_you_mean(s, known, n=3, known=True)
+    return ValueError(f"unknown model {s!r}: not a demo alias, an existing path, or a hub id 'org/name'{hint}")
 
 
 def _parse_str(s: str) -> ModelSource:

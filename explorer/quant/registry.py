@@ -8,7 +8,6 @@ project's CPU machine (see docs/ARCHITECTURE.md and ../shared/FACTS-ml.md).
 
 from __future__ import annotations
 
-import difflib
 import importlib.metadata
 import importlib.util
 from collections.abc import Callable
@@ -159,8 +158,9 @@ def check_level(level: str) -> str:
     """Return `level` if known, else raise with a did-you-mean suggestion."""
     if level in LEVELS:
         return level
-    close = difflib.get_close_matches(str(level), LEVELS, n=2)
-    hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    from explorer.hints import did_you_mean
+
+    hint = did_you_mean(level, LEVELS)
     raise QuantizationError(f"unknown quantization level {level!r}{hint}; known levels: {', '.join(LEVELS)}")
 
 

@@ -9,7 +9,6 @@ of the same name, so results stay keyed ``arc_easy``. Generated tasks (``synthet
 
 from __future__ import annotations
 
-import difflib
 import functools
 import glob
 import hashlib
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from explorer.hints import did_you_mean
 from explorer.tasks.converters import CONVERTER_VERSION, SPECS
 from explorer.tasks.synthetic import (
     SYNTHETIC_TASKS,
@@ -394,9 +394,6 @@ def _check_known(names: list[str], include_path: list[str]) -> dict[str, Any] | 
     known = set(tm.all_tasks) | set(SYNTHETIC_TASKS)
     for name in names:
         if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=5, cutoff=0.6)
-            hint = ", ".join(close) if close else "(no close match)"
-            raise ValueError(
-                f"unknown task {name!r} (not in lm-eval, not generated, not in the include dirs); did you mean: {hint}"
-            )
+            hint = did_you_mean(name, sorted(known), n=5, cutoff=0.6) or " (no close match)"
+            raise ValueError(f"unknown task {name!r}: not in lm-eval, not generated, not in the include dirs{hint}")
     return dict(tm.task_index)
