@@ -201,9 +201,11 @@ def _run_cell(worker_setup, out: Path, task: str) -> dict:
     from explorer.runner.worker import evaluate_cell
 
     lm, tm = worker_setup
-    job = {"out_dir": str(out), "run_id": "r1", "model_name": "tiny", "model": {"kind": "tiny", "ref": "tiny"}}
-    job |= {"quant": "fp32", "num_fewshot": 0, "limit": 3, "batch_size": 4, "device": "cpu", "seed": 1234}
-    cell = {"cell_id": f"cell-{task}", "key": {}, "task": task, "lm_eval_task": task}
+    from explorer.runner.jobs import Cell, EvalJob
+
+    job = EvalJob("tiny", str(out), "cpu", {"kind": "tiny", "ref": "tiny"}, "tiny", "fp32", run_id="r1", limit=3,
+                  batch_size=4)  # fmt: skip
+    cell = Cell(f"cell-{task}", task, task)
     record = evaluate_cell(lm, job, cell, tm, EnergyTracker("cpu"), {})
     write_record(out, record)
     return record

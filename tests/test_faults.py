@@ -81,7 +81,7 @@ def test_exit_1_names_each_failed_cell_then_0_when_every_cell_is_ok(tmp_path, ca
 
 def test_nf4_on_cpu_is_refused_at_plan_time(tmp_path, capsys, monkeypatch) -> None:
     started = []
-    monkeypatch.setattr(sweep_mod, "_run_job", lambda *a, **k: started.append(a) or set())
+    monkeypatch.setattr(sweep_mod, "_run_job", lambda *a, **k: started.append(a) or (set(), 0))
     spec = _spec_file(tmp_path, "quantizations: [bf16, nf4]\ntasks: [explorer_arith]\n")
     assert _sweep(spec, tmp_path / "out") == 2
     err = capsys.readouterr().err.strip()
@@ -121,8 +121,7 @@ def test_disk_full_while_writing_a_failed_record_is_one_line_and_damages_nothing
     before = earlier.read_bytes()
 
     def dead_worker(job, *args, **kwargs):  # the worker died (e.g. the disk filled up under it)
-        job.returncode = -9
-        return set()
+        return set(), -9
 
     def full(out_dir, record):
         raise OSError(errno.ENOSPC, "No space left on device", str(out_dir / "records" / f"{record['cell_id']}.json"))
@@ -208,7 +207,7 @@ def own_cache(tmp_path, monkeypatch) -> Path:
 
 def _ids(spec: SweepSpec, out: Path) -> dict[tuple[str, str], str]:
     plan = plan_sweep(spec, out)
-    return {(job.quant, cell["task"]): cell["cell_id"] for job in plan.jobs for cell in job.cells}
+    return {(job.quant, cell.task): cell.cell_id for job in plan.jobs for cell in job.cells}
 
 
 def test_key_holds_library_versions(tmp_path, own_cache, monkeypatch) -> None:
@@ -218,7 +217,7 @@ def test_key_holds_library_versions(tmp_path, own_cache, monkeypatch) -> None:
         models=["tiny-random-llama"], quantizations=["bf16", "int8"], tasks=["explorer_arith"], device="cpu"
     )
     plan = plan_sweep(spec, tmp_path)
-    keys = {job.quant: job.cells[0]["key"] for job in plan.jobs}
+    keys = {job.quant: job.cells[0].key for job in plan.jobs}
     assert keys["bf16"]["key_version"] == 2 and set(keys["bf16"]["versions"]) == {"lm_eval", "transformers", "torch"}
     assert keys["int8"]["versions"]["torchao"] == registry.package_version("torchao") != "not installed"
     assert len(keys["bf16"]["task_definition"]) == 64
@@ -303,7 +302,9 @@ def test_hf_offline_flags_follow_the_tasks(tmp_path, own_cache, monkeypatch) -> 
         def poll(self):
             return 0
 
-    monkeypatch.setattr(sweep_mod.subprocess, "Popen", FakeWorker)
+    from explorer.launcher import process
+
+    monkeypatch.setattr(process.subprocess, "Popen", FakeWorker)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
     folder = tmp_path / "mytasks"

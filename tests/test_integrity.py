@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -233,7 +234,7 @@ def test_a_samples_write_failure_fails_the_cell(tmp_path: Path, monkeypatch) -> 
     plan = plan_sweep(spec, tmp_path)
     (job,) = plan.jobs
     cell = job.cells[0]
-    cells = [{**cell, "cell_id": "broken"}, cell]
+    cells = [dataclasses.replace(cell, cell_id="broken"), cell]
     real = files.write_samples
 
     def flaky(out_dir, cid, rows):
@@ -242,23 +243,19 @@ def test_a_samples_write_failure_fails_the_cell(tmp_path: Path, monkeypatch) -> 
         return real(out_dir, cid, rows)
 
     monkeypatch.setattr(files, "write_samples", flaky)
-    payload = {"run_id": plan.run_id, "job_name": job.name, "out_dir": str(tmp_path), "model": job.model,
-               "model_name": job.model_name, "quant": job.quant, "device": plan.device, "batch_size": 4,
-               "num_fewshot": spec.num_fewshot, "limit": 3, "seed": spec.seed, "include_path": plan.include_path,
-               "cells": cells}  # fmt: skip
-    assert worker.run_job(payload) == 1
+    assert worker.run_job(dataclasses.replace(job, cells=cells)) == 1
     broken = json.loads(files.record_path(tmp_path, "broken").read_text())
     assert broken["status"] == "failed" and not files.samples_path(tmp_path, "broken").exists()
     assert broken["error"] == "per-document samples not written: OSError: [Errno 28] No space left on device"
     assert [m["metric"] for m in broken["metrics"]] == ["acc", "acc_norm"]  # kept for diagnosis
-    ok = json.loads(files.record_path(tmp_path, cell["cell_id"]).read_text())
+    ok = json.loads(files.record_path(tmp_path, cell.cell_id).read_text())
     assert ok["status"] == "ok" and ok["samples_lines"] == 3
     good, damaged = integrity.check_folder(tmp_path)
-    assert damaged == [] and sorted(r["cell_id"] for r in good) == sorted(["broken", cell["cell_id"]])
+    assert damaged == [] and sorted(r["cell_id"] for r in good) == sorted(["broken", cell.cell_id])
     settings = ok["lm_eval_settings"]
     assert settings["softmax_dtype"] == "torch.float32" and settings["batch_size"] == 4
     assert settings["dtype"] == "torch.bfloat16" and isinstance(settings["max_length"], int)
-    assert files.finished_ids(tmp_path) == {cell["cell_id"]}
+    assert files.finished_ids(tmp_path) == {cell.cell_id}
     evals = load_evals(tmp_path)
     assert evals.filter(pl.col("status") == "failed")["metric"].to_list() == [None]
     assert json.loads(evals.filter(pl.col("status") == "ok")["lm_eval_settings"][0])["backend"] == "causal"

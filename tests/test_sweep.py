@@ -160,9 +160,9 @@ def test_stop_keeps_finished_cells_and_resume_completes(tmp_path) -> None:
 
 
 def test_one_sweep_per_folder(tmp_path) -> None:
-    from explorer.launcher.sweep import _folder_lock
+    from explorer.launcher.process import results_folder
 
-    with _folder_lock(tmp_path), pytest.raises(ValueError, match=r"another sweep \(pid \d+\) is writing to"):
+    with results_folder(tmp_path), pytest.raises(ValueError, match=r"another sweep \(pid \d+\) is writing to"):
         spec = SweepSpec(models=["tiny-random-llama"], tasks=["explorer_arith"], limit=2, device="cpu")
         run_sweep(spec, tmp_path, progress=False)
     assert not (tmp_path / "records").exists()  # refused before planning: nothing written

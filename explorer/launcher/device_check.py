@@ -68,10 +68,11 @@ def _gpu_info() -> str | None:
 def run_device_check(out: str | Path, device: str = "auto", quick: bool = False, budget_s: float = 480.0) -> dict:
     """Run the steps into `out` (see module docstring); returns the manifest (also written to out)."""
     from explorer.config.spec import SweepSpec
+    from explorer.launcher.process import exit_reason, launch, log_path
     from explorer.launcher.profiles import ProfileSpec, run_profiles
     from explorer.launcher.sweep import resolve_device, run_sweep
     from explorer.records.files import atomic_write_text
-    from explorer.runner.ceilings import measure_ceilings
+    from explorer.runner.jobs import CeilingsJob
     from explorer.runner.worker import _versions
 
     out = Path(out)
@@ -111,8 +112,11 @@ def run_device_check(out: str | Path, device: str = "auto", quick: bool = False,
 
         def ceil(dtype: str = dtype) -> dict:
             small = {"matmul_n": 256, "copy_bytes": 16 << 20} if quick else {}
-            result = measure_ceilings(dev, dtype=dtype, **small)
-            atomic_write_text(out / "ceilings" / f"{dtype}.json", json.dumps(result, indent=1))
+            job = CeilingsJob(f"ceilings-{dtype}", str(out.resolve()), dev, dtype, **small)
+            code, path = launch(job), out / "ceilings" / f"{dtype}.json"
+            if not path.exists():
+                raise RuntimeError(exit_reason(code, log_path(job)))
+            result = json.loads(path.read_text())
             return {k: result[k] for k in ("matmul_flops", "copy_bytes_per_s", "matmul_cv", "copy_cv")}
 
         step(f"ceilings {dtype}", ceil)

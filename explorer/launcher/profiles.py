@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from explorer.launcher.sweep import _slug, _worker_exit_reason, resolve_device
+from explorer.launcher.process import exit_reason, launch, log_path, results_folder
+from explorer.launcher.sweep import _slug, resolve_device
 from explorer.records.files import atomic_write_text, cell_id
+from explorer.runner.jobs import ProfileJob
 
 
 @dataclass
@@ -49,86 +48,54 @@ class ProfileSpec:
             raise ValueError("profile: prompt_tokens and repeats must be >= 1, warmup >= 0")
 
 
+LADDER = ("batch_sizes", "prompt_tokens", "new_tokens", "warmup", "repeats", "max_point_s")
+
+
+def _profile_job(spec: ProfileSpec, source: Any, quant: str, device: str, dev_name: str, out_dir: Path) -> ProfileJob:
+    """The typed job of one (model, level); its id hashes what the timings depend on (an upgrade re-profiles)."""
+    from explorer.quant.registry import QuantizationError, package_version, select_backend
+
+    try:
+        requires = select_backend(quant, device.split(":")[0]).requires
+    except QuantizationError:
+        requires = ()
+    versions = {name: package_version(name) for name in ("transformers", "torch", *requires)}
+    ladder = {k: getattr(spec, k) for k in LADDER}
+    key = {"kind": "profile", "versions": versions, "model": source.key(), "quant": quant, "device": dev_name,
+           **ladder, "batch_sizes": list(spec.batch_sizes)}  # fmt: skip
+    name = f"profile-{_slug(source.name)}__{quant}"
+    return ProfileJob(name, str(out_dir.resolve()), device, dataclasses.asdict(source), source.name, quant,
+                      cell_id(key), key, **ladder, offline=source.kind != "hub")  # fmt: skip
+
+
+def _dead(job: ProfileJob, code: int, dev_name: str) -> dict[str, Any]:
+    """The failed record of a profile whose worker died before writing one."""
+    return {"profile_id": job.profile_id, "key": job.key, "model": job.model_name, "quant": job.quant, "rows": [],
+            "device_name": dev_name, "status": "failed", "provenance": "measured",
+            "error": exit_reason(code, log_path(job))}  # fmt: skip
+
+
 def run_profiles(spec: ProfileSpec, out_dir: str | Path, log: Any = print) -> list[dict[str, Any]]:
     """Profile every (model, level) not yet profiled in out_dir; returns all their records (a level this device
     has no backend for gets a failed record naming what it needs)."""
     from explorer.models.sources import parse_model
-    from explorer.quant.registry import QuantizationError, package_version, select_backend
     from explorer.runner.measure import device_name
 
-    out_dir = Path(out_dir)
-    for sub in ("profiles", "jobs", "logs"):
-        (out_dir / sub).mkdir(parents=True, exist_ok=True)
     device = resolve_device(spec.device)
     dev_name = device_name(device)
     records = []
-    for entry in spec.models:
-        source = parse_model(entry)
-        for quant in spec.quantizations:
-            try:  # what the timings depend on: an upgrade re-profiles
-                requires = select_backend(quant, device.split(":")[0]).requires
-            except QuantizationError:
-                requires = ()
-            libraries = ("transformers", "torch", *requires)
-            key = {
-                "kind": "profile",
-                "versions": {name: package_version(name) for name in libraries},
-                "model": source.key(),
-                "quant": quant,
-                "device": dev_name,
-                "batch_sizes": list(spec.batch_sizes),
-                "prompt_tokens": spec.prompt_tokens,
-                "new_tokens": spec.new_tokens,
-                "warmup": spec.warmup,
-                "repeats": spec.repeats,
-                "max_point_s": spec.max_point_s,
-            }
-            pid = cell_id(key)
-            path = out_dir / "profiles" / f"{pid}.json"
-            if path.exists() and json.loads(path.read_text()).get("status") == "ok":
+    with results_folder(Path(out_dir)) as out:
+        for source in [parse_model(entry) for entry in spec.models]:
+            for quant in spec.quantizations:
+                job = _profile_job(spec, source, quant, device, dev_name, out)
+                path = out / "profiles" / f"{job.profile_id}.json"
+                if path.exists() and json.loads(path.read_text()).get("status") == "ok":
+                    records.append(json.loads(path.read_text()))
+                    continue
+                path.unlink(missing_ok=True)  # a stale failed/partial result must not pass for this run's
+                log(f"profiling {source.name} {quant} on {dev_name}: batch sizes {spec.batch_sizes}")
+                code = launch(job)
+                if not path.exists():
+                    atomic_write_text(path, json.dumps(_dead(job, code, dev_name), indent=1))
                 records.append(json.loads(path.read_text()))
-                continue
-            path.unlink(missing_ok=True)  # a stale failed/partial result must not pass for this run's
-            name = f"profile-{_slug(source.name)}__{quant}"
-            job = {
-                "profile_id": pid,
-                "key": key,
-                "job_name": name,
-                "model": dataclasses.asdict(source),
-                "model_name": source.name,
-                "quant": quant,
-                "device": device,
-                "out_dir": str(out_dir.resolve()),
-                **{
-                    k: getattr(spec, k)
-                    for k in ("batch_sizes", "prompt_tokens", "new_tokens", "warmup", "repeats", "max_point_s")
-                },
-            }
-            job_path = out_dir / "jobs" / f"{name}.json"
-            atomic_write_text(job_path, json.dumps(job, indent=1))
-            log(f"profiling {source.name} {quant} on {dev_name}: batch sizes {spec.batch_sizes}")
-            log_path = out_dir / "logs" / f"{name}.log"
-            with open(log_path, "a") as handle:
-                code = subprocess.call(
-                    [sys.executable, "-m", "explorer.runner.profile", str(job_path)],
-                    stdout=handle,
-                    stderr=subprocess.STDOUT,
-                    env={**os.environ, "EXPLORER_LAUNCHER_PID": str(os.getpid())},
-                )
-            if path.exists():
-                record = json.loads(path.read_text())
-            else:
-                record = {
-                    "profile_id": pid,
-                    "key": key,
-                    "model": source.name,
-                    "quant": quant,
-                    "rows": [],
-                    "device_name": dev_name,
-                    "status": "failed",
-                    "provenance": "measured",
-                    "error": _worker_exit_reason(code, log_path),
-                }
-                atomic_write_text(path, json.dumps(record, indent=1))
-            records.append(record)
     return records

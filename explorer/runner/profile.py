@@ -3,21 +3,21 @@
 Definitions follow optimum-benchmark: prefill = `generate` with 1 new token; decode = generate with N new
 tokens minus prefill; per-token decode time = decode / (N - 1). Each point: warm-ups, then repeats;
 median and coefficient of variation. The ladder stops at the first out-of-memory (recorded as such) or
-when one point takes longer than the time budget. Run as `python -m explorer.runner.profile JOB.json`
-(one fresh process per model and level, like the sweep).
+when one point takes longer than the time budget. Run through `python -m explorer.runner JOB.json` (a
+`ProfileJob`; one fresh process per model and level, like the sweep).
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from explorer.runner.worker import _versions, die_with_parent, one_line, weights_kind
+from explorer.runner.jobs import ProfileJob
+from explorer.runner.worker import _versions, one_line, weights_kind
 
 
 def _generate(model: Any, ids: Any, mask: Any, new_tokens: int, pad_id: int) -> None:
@@ -36,7 +36,7 @@ def _generate(model: Any, ids: Any, mask: Any, new_tokens: int, pad_id: int) -> 
 
 
 def profile_point(
-    model: Any, vocab_size: int, pad_id: int, batch_size: int, job: dict[str, Any], energy: Any, weight_bytes: int
+    model: Any, vocab_size: int, pad_id: int, batch_size: int, job: ProfileJob, energy: Any, weight_bytes: int
 ) -> dict[str, Any]:
     """One batch size: prefill and decode timings, peak memory (over the warm-ups and every repeat), energy of the
     full-length generations (CUDA). `job` gives device, prompt_tokens, new_tokens, warmup, repeats and seed."""
@@ -44,13 +44,13 @@ def profile_point(
 
     from explorer.runner.trackers import LatencyTracker, Trackers, cv
 
-    device, prompt_tokens, new_tokens, repeats = job["device"], job["prompt_tokens"], job["new_tokens"], job["repeats"]
-    gen = torch.Generator().manual_seed(job.get("seed", 0))
+    device, prompt_tokens, new_tokens, repeats = job.device, job.prompt_tokens, job.new_tokens, job.repeats
+    gen = torch.Generator().manual_seed(job.seed)
     ids = torch.randint(10, vocab_size, (batch_size, prompt_tokens), generator=gen).to(device)
     mask = torch.ones_like(ids)
     latency = LatencyTracker(device)
     with Trackers(device, energy, weight_bytes) as win:
-        latency.repeat(lambda: _generate(model, ids, mask, new_tokens, pad_id), job["warmup"], 0)  # warm-ups
+        latency.repeat(lambda: _generate(model, ids, mask, new_tokens, pad_id), job.warmup, 0)  # warm-ups
         prefill = latency.repeat(lambda: _generate(model, ids, mask, 1, pad_id), 0, repeats)
         with Trackers(device, energy, weight_bytes) as full_win:  # nested: the outer peak keeps the inner one
             full = latency.repeat(lambda: _generate(model, ids, mask, new_tokens, pad_id), 0, repeats)
@@ -78,85 +78,74 @@ def profile_point(
         "energy_j": energy_j,  # per full generate call (batch_size sequences of new_tokens)
         "energy_j_per_query": energy_j / batch_size if energy_j is not None else None,
         "repeats": repeats,
-        "warmup": job["warmup"],
+        "warmup": job.warmup,
     }
 
 
-def run_profile_job(job: dict[str, Any]) -> dict[str, Any]:
+def _ladder(model: Any, tokenizer: Any, job: ProfileJob, record: dict[str, Any], path: Path) -> None:
+    """Walk the batch sizes into record["rows"] (a partial record is written after each point); stop at the first
+    out-of-memory (recorded as a failed row) or after a point slower than `max_point_s`."""
+    import torch
+
+    from explorer.records.files import atomic_write_text
+    from explorer.runner.trackers import EnergyTracker
+
+    energy = EnergyTracker(job.device)
+    vocab = int(model.config.get_text_config().vocab_size)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for b in job.batch_sizes:
+        t0 = time.perf_counter()
+        try:
+            row = profile_point(model, vocab, pad_id, b, job, energy, record.get("weight_bytes") or 0)
+        except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+            if not isinstance(exc, (torch.OutOfMemoryError, MemoryError)) and "alloc" not in str(exc).lower():
+                raise
+            record["rows"].append({"batch_size": b, "status": "failed", "error": one_line(exc)})
+            return  # larger batches need more memory still
+        record["rows"].append(row)
+        atomic_write_text(path, json.dumps({**record, "status": "partial"}, indent=1, default=str))
+        print(
+            f"[{job.job_name}] batch {b}: prefill {row['prefill_s']:.3f} s, "
+            f"decode {(row['decode_s_per_token'] or float('nan')) * 1e3:.1f} ms/token "
+            f"(generate cv {row['generate_cv']:.2f})",
+            flush=True,
+        )
+        if time.perf_counter() - t0 > job.max_point_s:
+            return  # the next batch size would take longer still
+
+
+def run_profile_job(job: ProfileJob) -> dict[str, Any]:
     """Load + quantize once, walk the batch-size ladder; write profiles/<profile_id>.json atomically."""
     from explorer.records.files import atomic_write_text
     from explorer.runner.measure import device_name, rss_bytes
-    from explorer.runner.trackers import EnergyTracker
 
-    device = job["device"]
-    path = Path(job["out_dir"]) / "profiles" / f"{job['profile_id']}.json"
+    path = Path(job.out_dir) / "profiles" / f"{job.profile_id}.json"
     record: dict[str, Any] = {
-        "profile_id": job["profile_id"],
-        "key": job["key"],
-        "model": job["model_name"],
-        "model_ref": job["model"]["ref"],
-        "quant": job["quant"],
-        "device_kind": device.split(":")[0],
-        "device_name": device_name(device),
+        "profile_id": job.profile_id,
+        "key": job.key,
+        "model": job.model_name,
+        "model_ref": job.model["ref"],
+        "quant": job.quant,
+        "device_kind": job.device.split(":")[0],
+        "device_name": device_name(job.device),
         "provenance": "measured",
-        "weights": weights_kind(job["model"]),
+        "weights": weights_kind(job.model),
         "versions": _versions(),
         "rows": [],
     }
     try:
-        import torch
-
         from explorer.runner.loading import load_quantized, preimport
 
-        preimport(job["quant"], device)
-        baseline = rss_bytes()
-        model, tokenizer, info = load_quantized(job["model"], job["quant"], device, baseline)
-        record.update(info)
-        record["status"] = "ok"
-        energy = EnergyTracker(device)
-        vocab = int(model.config.get_text_config().vocab_size)
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        for b in job["batch_sizes"]:
-            t0 = time.perf_counter()
-            try:
-                row = profile_point(model, vocab, pad_id, b, job, energy, info.get("weight_bytes") or 0)
-            except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
-                if not isinstance(exc, (torch.OutOfMemoryError, MemoryError)) and "alloc" not in str(exc).lower():
-                    raise
-                record["rows"].append({"batch_size": b, "status": "failed", "error": one_line(exc)})
-                break  # larger batches need more memory still
-            record["rows"].append(row)
-            atomic_write_text(path, json.dumps({**record, "status": "partial"}, indent=1, default=str))
-            print(
-                f"[{job['job_name']}] batch {b}: prefill {row['prefill_s']:.3f} s, "
-                f"decode {(row['decode_s_per_token'] or float('nan')) * 1e3:.1f} ms/token "
-                f"(generate cv {row['generate_cv']:.2f})",
-                flush=True,
-            )
-            if time.perf_counter() - t0 > job["max_point_s"]:
-                break  # the next batch size would take longer still
+        preimport(job.quant, job.device)
+        model, tokenizer, info = load_quantized(job.model, job.quant, job.device, rss_bytes())
+        record.update(info, status="ok")
+        _ladder(model, tokenizer, job, record, path)
     except Exception as exc:
         traceback.print_exc()
         record.update(status="failed", error=one_line(exc))
-    if device.startswith("cuda"):
+    if job.device.startswith("cuda"):
         import torch
 
         torch.cuda.empty_cache()
     atomic_write_text(path, json.dumps(record, indent=1, default=str))
     return record
-
-
-def main(argv: list[str] | None = None) -> int:
-    import os
-
-    die_with_parent(int(os.environ.get("EXPLORER_LAUNCHER_PID", os.getppid())))
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m explorer.runner.profile JOB.json", file=sys.stderr)
-        return 2
-    run_profile_job(json.loads(Path(argv[0]).read_text()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,16 +1,16 @@
 """One worker process per (model, quantization): load -> quantize -> evaluate each task -> one record each.
 
-Run as `python -m explorer.runner.worker JOB.json`. A fresh process per job keeps one run's memory and
-energy from leaking into the next. Every task is evaluated with lm-eval's `simple_evaluate` on the same
-loaded model, one task at a time so timers and memory are attributed to that task alone. A failure is
-written as a failed record with a one-line reason; the worker goes on with the next task. A record is `ok` only
-when its samples were written: it stores their line count and sha256 (explorer/records/integrity.py checks them).
+Run through `python -m explorer.runner JOB.json` (an `EvalJob`, explorer/runner/jobs.py). A fresh process per
+job keeps one run's memory and energy from leaking into the next. Every task is evaluated with lm-eval's
+`simple_evaluate` on the same loaded model, one task at a time so timers and memory are attributed to that
+task alone. A failure is written as a failed record with a one-line reason; the worker goes on with the next
+task. A record is `ok` only when its samples were written: it stores their line count and sha256
+(explorer/records/integrity.py checks them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import os
 import sys
@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from explorer.runner.jobs import Cell, EvalJob
 
 
 def _versions() -> dict[str, str]:
@@ -50,31 +50,31 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _base_record(job: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
+def _base_record(job: EvalJob, cell: Cell) -> dict[str, Any]:
     return {
-        "cell_id": cell["cell_id"],
-        "run_id": job["run_id"],
-        "key": cell["key"],
-        "model": job["model_name"],
-        "model_ref": job["model"]["ref"],
-        "quant": job["quant"],
-        "task": cell["task"],
-        "task_source": cell.get("task_source", ""),
-        "num_fewshot": job["num_fewshot"],
-        "limit": job["limit"],
-        "batch_size": job["batch_size"],
-        "device_kind": job["device"].split(":")[0],
-        "device": job["device"],
-        "lm_eval_task": cell.get("lm_eval_task"),  # what lm-eval ran, and where its YAML is (to reproduce it)
-        "include_path": list(job.get("include_path") or []),
-        "model_source": job["model"],
+        "cell_id": cell.cell_id,
+        "run_id": job.run_id,
+        "key": cell.key,
+        "model": job.model_name,
+        "model_ref": job.model["ref"],
+        "quant": job.quant,
+        "task": cell.task,
+        "task_source": cell.task_source,
+        "num_fewshot": job.num_fewshot,
+        "limit": job.limit,
+        "batch_size": job.batch_size,
+        "device_kind": job.device.split(":")[0],
+        "device": job.device,
+        "lm_eval_task": cell.lm_eval_task,  # what lm-eval ran, and where its YAML is (to reproduce it)
+        "include_path": list(job.include_path),
+        "model_source": job.model,
         "provenance": "measured",
-        "weights": weights_kind(job["model"]),
+        "weights": weights_kind(job.model),
         "versions": _versions(),
     }
 
 
-def failed_record(job: dict[str, Any], cell: dict[str, Any], reason: str, extra: dict[str, Any]) -> dict[str, Any]:
+def failed_record(job: EvalJob, cell: Cell, reason: str, extra: dict[str, Any]) -> dict[str, Any]:
     """The record of a cell that failed (the worker's, and the launcher's for a worker that died)."""
     return {**_base_record(job, cell), **extra, "status": "failed", "error": reason, "started_at": _now()}
 
@@ -155,71 +155,50 @@ def _metrics(result: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def evaluate_cell(
-    lm: Any, job: dict[str, Any], cell: dict[str, Any], tm: Any, energy: Any, common: dict[str, Any]
-) -> dict[str, Any]:
-    """Evaluate one task on the loaded model; returns the record: ok when its samples were written first, else
-    failed with the reason (its metrics kept for diagnosis)."""
+def _simple_evaluate(lm: Any, job: EvalJob, task: str, tm: Any) -> dict[str, Any]:
     import lm_eval
 
+    return lm_eval.simple_evaluate(
+        model=lm,
+        tasks=[task],
+        num_fewshot=job.num_fewshot,
+        limit=job.limit,
+        task_manager=tm,
+        log_samples=True,
+        random_seed=job.seed,
+        numpy_random_seed=job.seed,
+        torch_random_seed=job.seed,
+        fewshot_random_seed=job.seed,
+        verbosity="ERROR",
+    )
+
+
+def _write_samples(job: EvalJob, cell: Cell, res: dict[str, Any], tm: Any) -> tuple[list, Any, str | None]:
+    """Per-document rows of a finished evaluation, written (then the documents' text, which never fails the
+    cell); returns (rows, the written file or None, the reason it was not written)."""
     from explorer.records.docs import write_cell_docs
     from explorer.records.files import write_samples
-    from explorer.runner.trackers import Trackers
 
-    name = cell["lm_eval_task"]
-    started = _now()
-    lm.reset_counters()
-    with Trackers(job["device"], energy, weight_bytes=common.get("weight_bytes") or 0) as win:
-        res = lm_eval.simple_evaluate(
-            model=lm,
-            tasks=[name],
-            num_fewshot=job["num_fewshot"],
-            limit=job["limit"],
-            task_manager=tm,
-            log_samples=True,
-            random_seed=job["seed"],
-            numpy_random_seed=job["seed"],
-            torch_random_seed=job["seed"],
-            fewshot_random_seed=job["seed"],
-            verbosity="ERROR",
-        )
-    result = res["results"].get(name) or res.get("groups", {}).get(name) or {}
-    n_docs = sum(int(v["effective"]) for v in res["n-samples"].values())
-    mc = res["configs"].get(name, {}).get("output_type") == "multiple_choice"
-    metrics = _metrics(result)
-    if not metrics:
-        raise RuntimeError(f"lm-eval returned no metric for task {name!r} (results keys: {sorted(res['results'])})")
     rows: list[dict[str, Any]] = []
-    samples_error, written = None, None
-    try:  # the evaluation is finished: a problem with its per-document rows fails the cell, keeping its metrics
+    try:
         for sub, samples in res.get("samples", {}).items():
             sub_mc = res["configs"].get(sub, {}).get("output_type") == "multiple_choice"
-            rows += sample_rows(cell["cell_id"], cell["task"] if sub == name else sub, samples, sub_mc)
-        written = write_samples(Path(job["out_dir"]), cell["cell_id"], rows)
+            rows += sample_rows(cell.cell_id, cell.task if sub == cell.lm_eval_task else sub, samples, sub_mc)
+        written = write_samples(Path(job.out_dir), cell.cell_id, rows)
     except Exception as exc:
         traceback.print_exc()
-        samples_error = one_line(exc)
-    if written is not None:  # the documents' text for the app (docs/<task>.jsonl): extra, never fails the cell
-        try:
-            write_cell_docs(Path(job["out_dir"]), tm, name, cell["task"], res.get("samples", {}))
-        except Exception:
-            traceback.print_exc()
-    docs = {r["doc_id"]: r for r in rows if r.get("logliks")}
-    chance = (sum(1.0 / len(r["logliks"]) for r in docs.values()) / len(docs)) if mc and docs else 0.0
+        return rows, None, one_line(exc)
+    try:
+        write_cell_docs(Path(job.out_dir), tm, cell.lm_eval_task, cell.task, res.get("samples", {}))
+    except Exception:
+        traceback.print_exc()
+    return rows, written, None
+
+
+def _cost_fields(lm: Any, win: Any, n_docs: int) -> dict[str, Any]:
+    """What the trackers and the LM's counters measured, per query where it says so."""
     per_q = lambda v: v / n_docs if n_docs else None
     return {
-        **_base_record(job, cell),
-        **common,
-        "status": "ok" if written is not None else "failed",
-        "error": None if written is not None else f"per-document samples not written: {samples_error}",
-        "started_at": started,
-        "metrics": metrics,
-        "samples_error": samples_error,
-        "samples_lines": written.lines if written is not None else None,
-        "samples_sha256": written.sha256 if written is not None else None,
-        "n_docs": n_docs,
-        "chance": chance,
-        "output_type": "multiple_choice" if mc else "other",
         "device_s": lm.device_s,
         "device_s_per_query": per_q(lm.device_s),
         "tokens_in_per_query": per_q(lm.tokens_in),
@@ -233,6 +212,42 @@ def evaluate_cell(
         "energy_j": win.energy_j,
         "energy_j_per_query": per_q(win.energy_j) if win.energy_j is not None else None,
         "wall_s": win.wall_s,
+    }
+
+
+def evaluate_cell(lm: Any, job: EvalJob, cell: Cell, tm: Any, energy: Any, common: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate one task on the loaded model; returns the record: ok when its samples were written first, else
+    failed with the reason (its metrics kept for diagnosis)."""
+    from explorer.runner.trackers import Trackers
+
+    name = cell.lm_eval_task
+    started = _now()
+    lm.reset_counters()
+    with Trackers(job.device, energy, weight_bytes=common.get("weight_bytes") or 0) as win:
+        res = _simple_evaluate(lm, job, name, tm)
+    result = res["results"].get(name) or res.get("groups", {}).get(name) or {}
+    n_docs = sum(int(v["effective"]) for v in res["n-samples"].values())
+    mc = res["configs"].get(name, {}).get("output_type") == "multiple_choice"
+    metrics = _metrics(result)
+    if not metrics:
+        raise RuntimeError(f"lm-eval returned no metric for task {name!r} (results keys: {sorted(res['results'])})")
+    rows, written, samples_error = _write_samples(job, cell, res, tm)
+    docs = {r["doc_id"]: r for r in rows if r.get("logliks")}
+    chance = (sum(1.0 / len(r["logliks"]) for r in docs.values()) / len(docs)) if mc and docs else 0.0
+    return {
+        **_base_record(job, cell),
+        **common,
+        "status": "ok" if written is not None else "failed",
+        "error": None if written is not None else f"per-document samples not written: {samples_error}",
+        "started_at": started,
+        "metrics": metrics,
+        "samples_error": samples_error,
+        "samples_lines": written.lines if written is not None else None,
+        "samples_sha256": written.sha256 if written is not None else None,
+        "n_docs": n_docs,
+        "chance": chance,
+        "output_type": "multiple_choice" if mc else "other",
+        **_cost_fields(lm, win, n_docs),
     }
 
 
@@ -250,91 +265,67 @@ def limit_memory(headroom: str | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 
-def run_job(job: dict[str, Any]) -> int:
+def _load(job: EvalJob, header: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """Import, load and quantize the model once; returns (the timed LM, lm-eval's task manager, the energy
+    tracker) and fills `header` with what every record of the job shares."""
+    import lm_eval  # noqa: F401  (imported before the baseline: library memory is not the model's)
+    import torch
+    import transformers  # noqa: F401
+
+    from explorer.runner.loading import load_quantized, preimport
+    from explorer.runner.measure import device_name, rss_bytes
+    from explorer.runner.timed_lm import TimedHFLM
+    from explorer.runner.trackers import EnergyTracker
+    from explorer.tasks.offline import task_manager
+
+    tm = task_manager(job.include_path)  # the task index is not the model's memory either
+    preimport(job.quant, job.device)
+    baseline_rss = rss_bytes()
+    limit_memory(os.environ.get("EXPLORER_WORKER_MEMORY_BYTES"))
+    torch.manual_seed(job.seed)
+    header["device_name"] = device_name(job.device)
+    model, tokenizer, info = load_quantized(job.model, job.quant, job.device, baseline_rss)
+    header.update(info)
+    print(
+        f"[{job.job_name}] loaded {job.model_name} {job.quant} via {info['quant_backend']} "
+        f"in {info['load_s']:.1f}+{info['quantize_s']:.1f} s",
+        flush=True,
+    )
+    lm = TimedHFLM(
+        pretrained=model, tokenizer=tokenizer, batch_size=job.batch_size, device=job.device, softmax_dtype="float32"
+    )
+    header["lm_eval_settings"] = lm_eval_settings(lm)
+    return lm, tm, EnergyTracker(job.device)
+
+
+def run_job(job: EvalJob) -> int:
     """Run every cell of a job; returns the number of failed cells."""
     from explorer.records.files import write_record
-    from explorer.runner.measure import device_name, rss_bytes
-    from explorer.runner.trackers import EnergyTracker
 
-    out_dir = Path(job["out_dir"])
-    cells = job["cells"]
+    out_dir = Path(job.out_dir)
     header: dict[str, Any] = {"quant_backend": None, "quant_settings": None, "model_params": None}
     try:
-        import lm_eval  # noqa: F401  (imported before the baseline: library memory is not the model's)
-        import torch
-        import transformers  # noqa: F401
-
-        from explorer.runner.loading import load_quantized, preimport
-        from explorer.runner.timed_lm import TimedHFLM
-        from explorer.tasks.offline import task_manager
-
-        tm = task_manager(job["include_path"])  # the task index is not the model's memory either
-        preimport(job["quant"], job["device"])
-        baseline_rss = rss_bytes()
-        limit_memory(os.environ.get("EXPLORER_WORKER_MEMORY_BYTES"))
-        torch.manual_seed(job["seed"])
-        device = job["device"]
-        header["device_name"] = device_name(device)
-        model, tokenizer, info = load_quantized(job["model"], job["quant"], device, baseline_rss)
-        header.update(info)
-        print(
-            f"[{job['job_name']}] loaded {job['model_name']} {job['quant']} via {info['quant_backend']} "
-            f"in {info['load_s']:.1f}+{info['quantize_s']:.1f} s",
-            flush=True,
-        )
-        lm = TimedHFLM(
-            pretrained=model, tokenizer=tokenizer, batch_size=job["batch_size"], device=device, softmax_dtype="float32"
-        )
-        header["lm_eval_settings"] = lm_eval_settings(lm)
-        energy = EnergyTracker(device)
+        lm, tm, energy = _load(job, header)
     except Exception as exc:  # load / quantize failed: every cell of the job fails with the reason
         traceback.print_exc()
-        for cell in cells:
+        for cell in job.cells:
             write_record(out_dir, failed_record(job, cell, one_line(exc), header))
-        return len(cells)
+        return len(job.cells)
     failed = 0
-    for cell in cells:
+    for cell in job.cells:
         try:
             record = evaluate_cell(lm, job, cell, tm, energy, header)
             summary = ", ".join(f"{m['metric']}={m['value']:.3f}" for m in record["metrics"][:2])
-            print(f"[{job['job_name']}] {cell['task']}: {summary} ({record['wall_s']:.1f} s)", flush=True)
+            print(f"[{job.job_name}] {cell.task}: {summary} ({record['wall_s']:.1f} s)", flush=True)
         except Exception as exc:
             traceback.print_exc()
             record = failed_record(job, cell, one_line(exc), header)
         write_record(out_dir, record)
         if record["status"] != "ok":  # after the except block: its frames no longer pin CUDA memory
             failed += 1
-            print(f"[{job['job_name']}] {cell['task']}: failed: {record['error']}", flush=True)
+            print(f"[{job.job_name}] {cell.task}: failed: {record['error']}", flush=True)
             import torch
 
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
     return failed
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Linux: get SIGKILL when the launcher dies, so no orphan keeps writing records a resumed sweep also
-    writes. Called first thing in the worker (not as preexec_fn, which is unsafe in threaded launchers)."""
-    import contextlib
-    import ctypes
-    import signal
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent_pid:  # the launcher died before the line above
-        os._exit(1)
-
-
-def main(argv: list[str] | None = None) -> int:
-    die_with_parent(int(os.environ.get("EXPLORER_LAUNCHER_PID", os.getppid())))
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m explorer.runner.worker JOB.json", file=sys.stderr)
-        return 2
-    job = json.loads(Path(argv[0]).read_text())
-    run_job(job)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
