@@ -207,7 +207,8 @@ def test_random_accuracy_never_leaks_and_protocols_stay_apart(tmp_path: Path, ca
     from explorer.records.files import write_record
 
     cell = _cost_cell("llama-2-7b", "bf16", "arc_easy", 6.7e9, 4.0)
-    record = {**{k: v for k, v in cell.items() if k not in ("metric", "value")},
+    arch_keys = ("n_layers", "hidden_size", "n_kv_heads", "head_dim", "vocab_size", "tied_embeddings")
+    record = {**{k: v for k, v in cell.items() if k not in ("metric", "value", *arch_keys)},
               "metrics": [{"metric": "acc", "value": 0.99, "stderr": 0.01}],
               "architecture": {k: cell[k] for k in ("n_layers", "hidden_size", "n_kv_heads", "head_dim",
                                                      "vocab_size", "tied_embeddings")}}  # fmt: skip

@@ -10,7 +10,7 @@ from typing import Any
 
 from explorer.launcher.process import exit_reason, launch, log_path, results_folder
 from explorer.launcher.sweep import _slug, resolve_device
-from explorer.records.files import atomic_write_text, cell_id
+from explorer.records.files import cell_id, write_profile
 from explorer.runner.jobs import ProfileJob
 
 
@@ -96,6 +96,6 @@ def run_profiles(spec: ProfileSpec, out_dir: str | Path, log: Any = print) -> li
                 log(f"profiling {source.name} {quant} on {dev_name}: batch sizes {spec.batch_sizes}")
                 code = launch(job)
                 if not path.exists():
-                    atomic_write_text(path, json.dumps(_dead(job, code, dev_name), indent=1))
+                    write_profile(out, _dead(job, code, dev_name))
                 records.append(json.loads(path.read_text()))
     return records

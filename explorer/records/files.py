@@ -81,9 +81,35 @@ def write_samples(out_dir: Path, cid: str, rows: Iterable[dict[str, Any]]) -> Sa
     return SamplesFile(path, len(lines), hashlib.sha256(data).hexdigest())
 
 
-def write_record(out_dir: Path, record: dict[str, Any]) -> Path:
-    path = record_path(out_dir, record["cell_id"])
-    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True, default=_json_default))
+def write_record(out_dir: Path, record: Any) -> Path:
+    """The one writer of eval records: an `EvalRecord` (a dict is checked into one first: an unknown field or
+    a newer schema is a RecordSchemaError) -> records/<cell_id>.json, atomically."""
+    from explorer.records.schema import EvalRecord
+
+    rec = record if isinstance(record, EvalRecord) else EvalRecord.from_dict(record)
+    path = record_path(out_dir, rec.cell_id)
+    atomic_write_text(path, json.dumps(rec.to_dict(), indent=1, sort_keys=True, default=_json_default))
+    return path
+
+
+def write_profile(out_dir: Path, record: Any) -> Path:
+    """The one writer of serving profiles: a `ProfileRecord` (or a dict checked into one) ->
+    profiles/<profile_id>.json, atomically (also each partial ladder, status 'partial')."""
+    from explorer.records.schema import ProfileRecord
+
+    rec = record if isinstance(record, ProfileRecord) else ProfileRecord.from_dict(record)
+    path = Path(out_dir) / "profiles" / f"{rec.profile_id}.json"
+    atomic_write_text(path, json.dumps(rec.to_dict(), indent=1, default=_json_default))
+    return path
+
+
+def write_ceilings(out_dir: Path, record: Any) -> Path:
+    """The one writer of device ceilings: a `CeilingsRecord` (or a dict checked into one) -> ceilings/<dtype>.json."""
+    from explorer.records.schema import CeilingsRecord
+
+    rec = record if isinstance(record, CeilingsRecord) else CeilingsRecord.from_dict(record)
+    path = Path(out_dir) / "ceilings" / f"{rec.dtype}.json"
+    atomic_write_text(path, json.dumps(rec.to_dict(), indent=1, default=_json_default))
     return path
 
 

@@ -39,6 +39,7 @@ from typing import Any
 
 from explorer.hints import did_you_mean
 from explorer.records import files
+from explorer.records.schema import EvalRecord, ProfileRecord, RecordSchemaError, field_kinds, schema_version
 
 
 @dataclass(frozen=True)
@@ -49,17 +50,9 @@ class Damage:
     reason: str
 
 
-# the type of every record field the evals table reads (str | int | num | bool | dict); null is always allowed
-_KINDS = {
-    "str": "cell_id run_id model model_ref quant quant_backend task device_kind device_name status error started_at "
-    "provenance task_source weights peak_mem_kind output_type compute_dtype samples_error tokenizer samples_sha256",
-    "int": "model_params n_docs num_fewshot limit batch_size peak_mem_bytes weight_bytes model_rss_bytes "
-    "model_calls forward_passes samples_lines",
-    "num": "chance device_s_per_query tokens_in_per_query tokens_out_per_query energy_j_per_query wall_s load_s "
-    "quantize_s device_s energy_j padded_tokens_per_query tokens_read_per_query",
-    "dict": "quant_settings versions architecture lm_eval_settings key",
-}
-RECORD_FIELDS: dict[str, str] = {name: kind for kind, names in _KINDS.items() for name in names.split()}
+# the type of every record field (str | int | num | bool | dict | list), from the typed records; null is always allowed
+RECORD_FIELDS: dict[str, str] = field_kinds(EvalRecord)
+PROFILE_FIELDS: dict[str, str] = field_kinds(ProfileRecord)
 ARCH_FIELDS = {"n_layers": "int", "hidden_size": "int", "n_kv_heads": "int", "head_dim": "int", "vocab_size": "int"}
 ARCH_FIELDS["tied_embeddings"] = "bool"
 SAMPLE_FIELDS = {"cell_id": "str", "task": "str", "doc_id": "int", "doc_hash": "str", "filter": "str"}
@@ -68,7 +61,7 @@ _SAMPLE_REQUIRED = ("cell_id", "task", "doc_id")
 _REQUIRED = ("cell_id", "status", "model", "quant", "task")
 _STATUSES = ("ok", "failed")
 _KIND_WORDS = {"str": "a string", "int": "an integer", "num": "a number", "bool": "true/false", "dict": "an object"}
-_KIND_WORDS["nums"] = "a list of numbers"
+_KIND_WORDS |= {"nums": "a list of numbers", "list": "a list"}
 
 
 def _is(kind: str, value: Any) -> bool:
@@ -80,6 +73,8 @@ def _is(kind: str, value: Any) -> bool:
         return isinstance(value, bool)
     if kind == "dict":
         return isinstance(value, dict)
+    if kind == "list":
+        return isinstance(value, list)
     if kind == "nums":
         return isinstance(value, list) and all(v is None or _is("num", v) for v in value)
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -111,6 +106,10 @@ def _parse_object(path: Path, what: str) -> tuple[dict[str, Any] | None, str | N
 
 def _record_error(rec: dict[str, Any], stem: str) -> str | None:
     """What is wrong with a parsed record itself (not its samples), or None."""
+    try:
+        schema_version(rec)
+    except RecordSchemaError as exc:
+        return str(exc)
     missing = [k for k in _REQUIRED if rec.get(k) is None]
     if missing:
         return f"record lacks {', '.join(missing)}"
@@ -249,6 +248,10 @@ def check_folder(out_dir: Path, cell_ids: Any = None) -> tuple[list[dict[str, An
 
 
 def _profile_error(rec: dict[str, Any], stem: str) -> str | None:
+    try:
+        schema_version(rec)
+    except RecordSchemaError as exc:
+        return str(exc)
     missing = [k for k in ("profile_id", "model", "quant", "status") if rec.get(k) is None]
     if missing:
         return f"profile lacks {', '.join(missing)}"
@@ -260,7 +263,7 @@ def _profile_error(rec: dict[str, Any], stem: str) -> str | None:
     rows = rec.get("rows", [])
     if not isinstance(rows, list) or not all(isinstance(r, dict) and _is("int", r.get("batch_size")) for r in rows):
         return "profile rows are not a list of objects with an integer batch_size"
-    return _type_error("profile", rec, {k: v for k, v in RECORD_FIELDS.items() if k in ("model", "quant", "weights")})
+    return _type_error("profile", rec, PROFILE_FIELDS)
 
 
 def check_profiles(out_dir: Path) -> tuple[list[dict[str, Any]], list[Damage]]:

@@ -63,12 +63,11 @@ def measure_ceilings(
 
 def run_ceilings_job(job: Any) -> dict[str, Any]:
     """A `CeilingsJob`: measure, write ceilings/<dtype>.json atomically, return the result."""
-    import json
     from pathlib import Path
 
-    from explorer.records.files import atomic_write_text
+    from explorer.records.files import write_ceilings
 
     sizes = {"matmul_n": job.matmul_n, "copy_bytes": job.copy_bytes, "warmup": job.warmup, "repeats": job.repeats}
     result = measure_ceilings(job.device, dtype=job.dtype, **sizes)
-    atomic_write_text(Path(job.out_dir) / "ceilings" / f"{job.dtype}.json", json.dumps(result, indent=1))
+    write_ceilings(Path(job.out_dir), result)
     return result

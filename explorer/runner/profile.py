@@ -9,7 +9,6 @@ when one point takes longer than the time budget. Run through `python -m explore
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 import traceback
@@ -82,12 +81,12 @@ def profile_point(
     }
 
 
-def _ladder(model: Any, tokenizer: Any, job: ProfileJob, record: dict[str, Any], path: Path) -> None:
+def _ladder(model: Any, tokenizer: Any, job: ProfileJob, record: dict[str, Any]) -> None:
     """Walk the batch sizes into record["rows"] (a partial record is written after each point); stop at the first
     out-of-memory (recorded as a failed row) or after a point slower than `max_point_s`."""
     import torch
 
-    from explorer.records.files import atomic_write_text
+    from explorer.records.files import write_profile
     from explorer.runner.trackers import EnergyTracker
 
     energy = EnergyTracker(job.device)
@@ -103,7 +102,7 @@ def _ladder(model: Any, tokenizer: Any, job: ProfileJob, record: dict[str, Any],
             record["rows"].append({"batch_size": b, "status": "failed", "error": one_line(exc)})
             return  # larger batches need more memory still
         record["rows"].append(row)
-        atomic_write_text(path, json.dumps({**record, "status": "partial"}, indent=1, default=str))
+        write_profile(Path(job.out_dir), {**record, "status": "partial"})
         print(
             f"[{job.job_name}] batch {b}: prefill {row['prefill_s']:.3f} s, "
             f"decode {(row['decode_s_per_token'] or float('nan')) * 1e3:.1f} ms/token "
@@ -116,10 +115,9 @@ def _ladder(model: Any, tokenizer: Any, job: ProfileJob, record: dict[str, Any],
 
 def run_profile_job(job: ProfileJob) -> dict[str, Any]:
     """Load + quantize once, walk the batch-size ladder; write profiles/<profile_id>.json atomically."""
-    from explorer.records.files import atomic_write_text
+    from explorer.records.files import write_profile
     from explorer.runner.measure import device_name, rss_bytes
 
-    path = Path(job.out_dir) / "profiles" / f"{job.profile_id}.json"
     record: dict[str, Any] = {
         "profile_id": job.profile_id,
         "key": job.key,
@@ -139,7 +137,7 @@ def run_profile_job(job: ProfileJob) -> dict[str, Any]:
         preimport(job.quant, job.device)
         model, tokenizer, info = load_quantized(job.model, job.quant, job.device, rss_bytes())
         record.update(info, status="ok")
-        _ladder(model, tokenizer, job, record, path)
+        _ladder(model, tokenizer, job, record)
     except Exception as exc:
         traceback.print_exc()
         record.update(status="failed", error=one_line(exc))
@@ -147,5 +145,5 @@ def run_profile_job(job: ProfileJob) -> dict[str, Any]:
         import torch
 
         torch.cuda.empty_cache()
-    atomic_write_text(path, json.dumps(record, indent=1, default=str))
+    write_profile(Path(job.out_dir), record)
     return record
