@@ -65,35 +65,49 @@ def _gpu_info() -> str | None:
         return None
 
 
-def run_device_check(out: str | Path, device: str = "auto", quick: bool = False, budget_s: float = 480.0) -> dict:
-    """Run the steps into `out` (see module docstring); returns the manifest (also written to out)."""
-    from explorer.config.spec import SweepSpec
+def _ceilings_step(out: Path, dev: str, dtype: str, quick: bool) -> dict:
+    """A `CeilingsJob` through the launcher; returns the roofs (ceilings/<dtype>.json has the whole record)."""
     from explorer.launcher.process import exit_reason, launch, log_path
-    from explorer.launcher.profiles import ProfileSpec, run_profiles
-    from explorer.launcher.sweep import resolve_device, run_sweep
-    from explorer.records.files import atomic_write_text
     from explorer.runner.jobs import CeilingsJob
-    from explorer.runner.worker import _versions
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    plan = QUICK_PLAN if quick else GPU_PLAN
-    dev = resolve_device(device)
-    t_start = time.perf_counter()
-    manifest: dict[str, Any] = {
-        "device": dev,
-        "quick": quick,
-        "plan": plan,
-        "versions": _versions(),
-        "nvidia_smi": _gpu_info(),
-        "steps": [],
-        "provenance": "measured",
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+    small = {"matmul_n": 256, "copy_bytes": 16 << 20} if quick else {}
+    job = CeilingsJob(f"ceilings-{dtype}", str(out.resolve()), dev, dtype, **small)
+    code, path = launch(job), out / "ceilings" / f"{dtype}.json"
+    if not path.exists():
+        raise RuntimeError(exit_reason(code, log_path(job)))
+    result = json.loads(path.read_text())
+    return {k: result[k] for k in ("matmul_flops", "copy_bytes_per_s", "matmul_cv", "copy_cv")}
 
-    def step(name: str, fn: Any) -> None:
-        if time.perf_counter() - t_start > budget_s:
-            manifest["steps"].append({"step": name, "status": "skipped", "error": "time budget spent"})
+
+def _profile_step(out: Path, dev: str, plan: dict[str, Any], model: str) -> list:
+    from explorer.launcher.profiles import ProfileSpec, run_profiles
+
+    ladder = {k: plan[k] for k in ("batch_sizes", "prompt_tokens", "new_tokens", "repeats")}
+    spec = ProfileSpec(models=[model], quantizations=plan["profile_quants"], device=dev, max_point_s=60.0, **ladder)
+    return [(r["quant"], r.get("status"), r.get("error")) for r in run_profiles(spec, out)]
+
+
+def _sweep_step(out: Path, dev: str, plan: dict[str, Any]) -> dict:
+    from explorer.config.spec import SweepSpec
+    from explorer.launcher.sweep import run_sweep
+
+    spec = SweepSpec(models=plan["sweep_models"], quantizations=plan["sweep_quants"], tasks=plan["sweep_tasks"],
+                     limit=plan["sweep_limit"], batch_size=plan["sweep_batch_size"], device=dev)  # fmt: skip
+    return run_sweep(spec, out, progress=False)
+
+
+class _Steps:
+    """Runs the steps in order into the manifest: a failing step is recorded and the next one runs; once the
+    budget is spent the rest are recorded as skipped."""
+
+    def __init__(self, out: Path, manifest: dict[str, Any], budget_s: float) -> None:
+        self.out, self.manifest, self.budget_s, self.t_start = out, manifest, budget_s, time.perf_counter()
+
+    def __call__(self, name: str, fn: Any) -> None:
+        from explorer.records.files import atomic_write_text
+
+        if time.perf_counter() - self.t_start > self.budget_s:
+            self.manifest["steps"].append({"step": name, "status": "skipped", "error": "time budget spent"})
             return
         t0 = time.perf_counter()
         entry: dict[str, Any] = {"step": name}
@@ -104,58 +118,49 @@ def run_device_check(out: str | Path, device: str = "auto", quick: bool = False,
             traceback.print_exc()
             entry.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:400])
         entry["seconds"] = time.perf_counter() - t0
-        manifest["steps"].append(entry)
-        atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, default=str))
+        self.manifest["steps"].append(entry)
+        atomic_write_text(self.out / "manifest.json", json.dumps(self.manifest, indent=1, default=str))
         print(f"[device_check] {name}: {entry['status']} in {entry['seconds']:.1f} s", flush=True)
 
-    for dtype in plan["ceiling_dtypes"]:
 
-        def ceil(dtype: str = dtype) -> dict:
-            small = {"matmul_n": 256, "copy_bytes": 16 << 20} if quick else {}
-            job = CeilingsJob(f"ceilings-{dtype}", str(out.resolve()), dev, dtype, **small)
-            code, path = launch(job), out / "ceilings" / f"{dtype}.json"
-            if not path.exists():
-                raise RuntimeError(exit_reason(code, log_path(job)))
-            result = json.loads(path.read_text())
-            return {k: result[k] for k in ("matmul_flops", "copy_bytes_per_s", "matmul_cv", "copy_cv")}
-
-        step(f"ceilings {dtype}", ceil)
-    for model in plan["profile_models"]:
-
-        def prof(model: str = model) -> list:
-            spec = ProfileSpec(
-                models=[model],
-                quantizations=plan["profile_quants"],
-                batch_sizes=plan["batch_sizes"],
-                prompt_tokens=plan["prompt_tokens"],
-                new_tokens=plan["new_tokens"],
-                repeats=plan["repeats"],
-                device=dev,
-                max_point_s=60.0,
-            )
-            return [(r["quant"], r.get("status"), r.get("error")) for r in run_profiles(spec, out)]
-
-        step(f"profile {model}", prof)
-
-    def sweep() -> dict:
-        spec = SweepSpec(
-            models=plan["sweep_models"],
-            quantizations=plan["sweep_quants"],
-            tasks=plan["sweep_tasks"],
-            limit=plan["sweep_limit"],
-            batch_size=plan["sweep_batch_size"],
-            device=dev,
-        )
-        return run_sweep(spec, out, progress=False)
-
-    step("sweep", sweep)
-    manifest["wall_s"] = time.perf_counter() - t_start
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, default=str))
+def _archive(out: Path) -> Path:
     archive = out.with_suffix(".tar.gz")
     with tarfile.open(archive, "w:gz") as tar:
         for path in sorted(out.rglob("*")):
             if path.is_file() and path.parent.name != "jobs":
                 tar.add(path, arcname=str(path.relative_to(out.parent)))
+    return archive
+
+
+def run_device_check(out: str | Path, device: str = "auto", quick: bool = False, budget_s: float = 480.0) -> dict:
+    """Run the steps into `out` (see module docstring); returns the manifest (also written to out)."""
+    from explorer.launcher.sweep import resolve_device
+    from explorer.records.files import atomic_write_text
+    from explorer.runner.worker import _versions
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = QUICK_PLAN if quick else GPU_PLAN
+    dev = resolve_device(device)
+    manifest: dict[str, Any] = {
+        "device": dev,
+        "quick": quick,
+        "plan": plan,
+        "versions": _versions(),
+        "nvidia_smi": _gpu_info(),
+        "steps": [],
+        "provenance": "measured",
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    step = _Steps(out, manifest, budget_s)
+    for dtype in plan["ceiling_dtypes"]:
+        step(f"ceilings {dtype}", lambda dtype=dtype: _ceilings_step(out, dev, dtype, quick))
+    for model in plan["profile_models"]:
+        step(f"profile {model}", lambda model=model: _profile_step(out, dev, plan, model))
+    step("sweep", lambda: _sweep_step(out, dev, plan))
+    manifest["wall_s"] = time.perf_counter() - step.t_start
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, default=str))
+    archive = _archive(out)
     manifest["archive"] = str(archive)
     manifest["archive_bytes"] = archive.stat().st_size
     return manifest
