@@ -60,28 +60,13 @@ class _Record:
         return cls(**data)
 
 
-@dataclass
-class EvalRecord(_Record):
-    """One cell: lm-eval's metrics and what the trackers measured (docs/ARCHITECTURE.md, "Measurements")."""
+@dataclass(kw_only=True)
+class _LoadedModel(_Record):
+    """The fields of every record of a loaded model: what was loaded, how, on what, and by which versions."""
 
-    cell_id: str
-    status: str  # ok | failed
-    model: str
-    quant: str
-    task: str
-    error: str | None = None
-    started_at: str | None = None
-    run_id: str | None = None
     key: dict | None = None
+    error: str | None = None
     model_ref: str | None = None
-    model_source: dict | None = None
-    task_source: str | None = None
-    lm_eval_task: str | None = None
-    include_path: list | None = None
-    num_fewshot: int | None = None
-    limit: int | None = None
-    batch_size: int | None = None
-    device: str | None = None
     device_kind: str | None = None
     device_name: str | None = None
     provenance: str | None = None  # measured
@@ -97,6 +82,28 @@ class EvalRecord(_Record):
     quantize_s: float | None = None
     architecture: dict | None = None
     tokenizer: str | None = None
+    record_schema: int = RECORD_SCHEMA
+
+
+@dataclass
+class EvalRecord(_LoadedModel):
+    """One cell: lm-eval's metrics and what the trackers measured (docs/ARCHITECTURE.md, "Measurements")."""
+
+    cell_id: str
+    status: str  # ok | failed
+    model: str
+    quant: str
+    task: str
+    started_at: str | None = None
+    run_id: str | None = None
+    model_source: dict | None = None
+    task_source: str | None = None
+    lm_eval_task: str | None = None
+    include_path: list | None = None
+    num_fewshot: int | None = None
+    limit: int | None = None
+    batch_size: int | None = None
+    device: str | None = None
     lm_eval_settings: dict | None = None
     metrics: list | None = None  # [{metric, value, stderr}]
     samples_error: str | None = None
@@ -118,37 +125,17 @@ class EvalRecord(_Record):
     energy_j: float | None = None
     energy_j_per_query: float | None = None
     wall_s: float | None = None
-    record_schema: int = RECORD_SCHEMA
 
 
 @dataclass
-class ProfileRecord(_Record):
+class ProfileRecord(_LoadedModel):
     """A serving-profile ladder of one model at one level: one row per batch size (explorer/runner/profile.py)."""
 
     profile_id: str
     status: str  # ok | partial | failed
     model: str
     quant: str
-    key: dict | None = None
-    error: str | None = None
     rows: list = field(default_factory=list)
-    model_ref: str | None = None
-    device_kind: str | None = None
-    device_name: str | None = None
-    provenance: str | None = None
-    weights: str | None = None
-    versions: dict | None = None
-    quant_backend: str | None = None
-    quant_settings: dict | None = None
-    compute_dtype: str | None = None
-    model_params: int | None = None
-    weight_bytes: int | None = None
-    model_rss_bytes: int | None = None
-    load_s: float | None = None
-    quantize_s: float | None = None
-    architecture: dict | None = None
-    tokenizer: str | None = None
-    record_schema: int = RECORD_SCHEMA
 
 
 @dataclass

@@ -29,16 +29,23 @@ class Cell:
 
 
 @dataclass
-class EvalJob:
-    """Evaluate the pending cells of one model at one quantization level (loaded and quantized once)."""
+class _ModelJob:
+    """What every job on a model shares: its name (file names), the results folder, the device, the model
+    source (explorer/models/sources.py, as a dict) and the quantization level."""
 
-    kind: ClassVar[str] = "eval"
     job_name: str
     out_dir: str
     device: str
     model: dict[str, Any]
     model_name: str
     quant: str
+
+
+@dataclass
+class EvalJob(_ModelJob):
+    """Evaluate the pending cells of one model at one quantization level (loaded and quantized once)."""
+
+    kind: ClassVar[str] = "eval"
     cells: list[Cell] = field(default_factory=list)
     run_id: str = ""
     batch_size: int = 1
@@ -53,16 +60,10 @@ class EvalJob:
 
 
 @dataclass
-class ProfileJob:
+class ProfileJob(_ModelJob):
     """A serving-profile ladder (prefill / decode vs batch size) of one model at one level."""
 
     kind: ClassVar[str] = "profile"
-    job_name: str
-    out_dir: str
-    device: str
-    model: dict[str, Any]
-    model_name: str
-    quant: str
     profile_id: str
     key: dict[str, Any] = field(default_factory=dict)
     batch_sizes: list[int] = field(default_factory=lambda: [1])
