@@ -18,6 +18,7 @@ import sys
 import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from explorer.cli_analysis import add_analysis_parsers, cmd_frontier
 from explorer.cli_cascade import add_cascade_parser
@@ -195,10 +196,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_ceilings(args: argparse.Namespace) -> int:
-    import json
-
     from explorer.launcher.sweep import resolve_device
-    from explorer.records.files import atomic_write_text
+    from explorer.records.files import write_ceilings
     from explorer.runner.ceilings import measure_ceilings
 
     result = measure_ceilings(resolve_device(args.device), dtype=args.dtype)
@@ -209,9 +208,7 @@ def cmd_ceilings(args: argparse.Namespace) -> int:
     )
     if args.out:
         name = "".join(c if c.isalnum() else "_" for c in f"{result['device_name']}_{args.dtype}")
-        path = Path(args.out) / "ceilings" / f"{name}.json"
-        atomic_write_text(path, json.dumps(result, indent=1))
-        print(f"written {path}")
+        print(f"written {write_ceilings(Path(args.out), result, name)}")
     return 0
 
 
@@ -221,9 +218,8 @@ def cmd_app(args: argparse.Namespace) -> int:
     return run_app(args.dir, port=args.port, open_browser=not args.no_browser, max_kernels=args.max_kernels)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="explorer", description="LLM cost/accuracy explorer")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_run_parsers(sub: Any) -> None:
+    """The commands that measure: sweep, demo, profile, ceilings."""
 
     def run_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-dir", help="folder with the original benchmark files (or EXPLORER_DATA_DIR)")
@@ -268,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="results folder (ceilings/ inside)")
     p.set_defaults(func=cmd_ceilings)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="explorer", description="LLM cost/accuracy explorer")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_run_parsers(sub)
     add_analysis_parsers(sub, cmd_ceilings)
     add_cascade_parser(sub)
     add_check_parser(sub)

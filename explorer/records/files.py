@@ -103,12 +103,13 @@ def write_profile(out_dir: Path, record: Any) -> Path:
     return path
 
 
-def write_ceilings(out_dir: Path, record: Any) -> Path:
-    """The one writer of device ceilings: a `CeilingsRecord` (or a dict checked into one) -> ceilings/<dtype>.json."""
+def write_ceilings(out_dir: Path, record: Any, name: str | None = None) -> Path:
+    """The one writer of device ceilings: a `CeilingsRecord` (or a dict checked into one) ->
+    ceilings/<name or dtype>.json."""
     from explorer.records.schema import CeilingsRecord
 
     rec = record if isinstance(record, CeilingsRecord) else CeilingsRecord.from_dict(record)
-    path = Path(out_dir) / "ceilings" / f"{rec.dtype}.json"
+    path = Path(out_dir) / "ceilings" / f"{name or rec.dtype}.json"
     atomic_write_text(path, json.dumps(rec.to_dict(), indent=1, default=_json_default))
     return path
 

@@ -58,6 +58,24 @@ class SweepPanel(w.VBox):
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._t0 = 0.0
+        self._make_spec_controls(out_dir)
+        self._make_run_controls()
+        self.children = [
+            w.HBox([self.models, self.quants, self.tasks]),
+            self.extra_models,
+            self.extra_tasks,
+            w.HBox([self.limit, self.batch_size, self.device]),
+            self.data_dir,
+            self.out_dir,
+            w.HBox([self.run_button, self.stop_button]),
+            w.HBox([self.progress, self.eta]),
+            self.status,
+            self.table_html,
+            self.jchart,
+        ]
+
+    def _make_spec_controls(self, out_dir: str | Path | None) -> None:
+        """The controls the spec is read from (models, levels, tasks, limit, batch, device, folders)."""
         wide = w.Layout(width="520px")
         style = {"description_width": "120px"}
         self.models = w.SelectMultiple(
@@ -89,6 +107,9 @@ class SweepPanel(w.VBox):
         self.out_dir = w.Text(
             value=str(out_dir or REPO_ROOT / "results"), description="results dir", layout=wide, style=style
         )
+
+    def _make_run_controls(self) -> None:
+        """Run / Stop, the progress bar with its ETA, the status line, the live table and chart."""
         self.run_button = w.Button(description="Run", button_style="success", icon="play")
         self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.progress = w.IntProgress(value=0, min=0, max=1, description="cells", layout=w.Layout(width="520px"))
@@ -100,19 +121,6 @@ class SweepPanel(w.VBox):
         self.frontier_note = ""  # why the frontier is not drawn, when it is not
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
-        self.children = [
-            w.HBox([self.models, self.quants, self.tasks]),
-            self.extra_models,
-            self.extra_tasks,
-            w.HBox([self.limit, self.batch_size, self.device]),
-            self.data_dir,
-            self.out_dir,
-            w.HBox([self.run_button, self.stop_button]),
-            w.HBox([self.progress, self.eta]),
-            self.status,
-            self.table_html,
-            self.jchart,
-        ]
 
     def spec(self) -> Any:
         """The SweepSpec the controls describe (raises SpecError naming the field)."""
