@@ -7,8 +7,9 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-cpu.txt pyproject.toml | cksum | cut -d' ' -f1)
+RAY_STAMP := $(VENV)/.ray-$(shell cat requirements-ray.txt | cksum | cut -d' ' -f1)
 
-.PHONY: setup demo test lint format clean-results browser-deps app
+.PHONY: setup demo test lint format clean-results browser-deps app ray-deps
 
 setup: $(STAMP)
 
@@ -41,7 +42,15 @@ browser-deps:
 app: setup
 	$(BIN)/explorer app data/demo_cpu
 
-test: setup lint browser-deps
+# the [ray] extra, pinned: the Ray executor's tests run on a local Ray cluster
+ray-deps: $(RAY_STAMP)
+
+$(RAY_STAMP): requirements-ray.txt $(STAMP)
+	$(BIN)/python -m pip install -q -r requirements-ray.txt
+	rm -f $(VENV)/.ray-*
+	touch $(RAY_STAMP)
+
+test: setup ray-deps lint browser-deps
 	$(BIN)/python -m pytest -q -ra
 
 clean-results:

@@ -24,6 +24,7 @@ from explorer.cli_analysis import add_analysis_parsers, cmd_frontier
 from explorer.cli_cascade import add_cascade_parser
 from explorer.cli_check import add_check_parser, add_reproduce_parser
 from explorer.config.spec import SpecError, load_spec, parse_spec
+from explorer.records.remote import is_uri
 
 
 def _print_table(
@@ -54,11 +55,12 @@ def _print_table(
 def cmd_sweep(args: argparse.Namespace) -> int:
     overrides = {"data_dir": args.data_dir, "limit": args.limit, "device": args.device}
     spec = load_spec(args.spec, overrides=overrides)
-    return _run(spec, Path(args.out), args)
+    return _run(spec, args.out if is_uri(args.out) else Path(args.out), args)
 
 
-def _run(spec, out_dir: Path, args: argparse.Namespace) -> int:
-    """Run the sweep; the exit code says whether every cell is ok (see the module text)."""
+def _run(spec, out_dir: Path | str, args: argparse.Namespace) -> int:
+    """Run the sweep; the exit code says whether every cell is ok (see the module text). `out_dir` may be an
+    object-store URI (its staging copy is read for the table)."""
     from explorer.launcher.sweep import SweepWriteError, run_sweep
 
     failed: list[dict] = []  # this run's failed records, then the failed ones --skip-failed kept
@@ -67,6 +69,11 @@ def _run(spec, out_dir: Path, args: argparse.Namespace) -> int:
         if record.get("status") != "ok":
             failed.append(record)
 
+    from explorer.launcher.executors import make_executor
+    from explorer.records.remote import Store
+
+    executor = make_executor(getattr(args, "executor", "local"), getattr(args, "address", None),
+                             getattr(args, "ray_cpus_per_job", None))  # fmt: skip
     t0 = time.perf_counter()
     try:
         counts = run_sweep(
@@ -76,14 +83,18 @@ def _run(spec, out_dir: Path, args: argparse.Namespace) -> int:
             retry_failed=not args.skip_failed,
             on_record=on_record,
             on_plan=lambda plan: failed.extend(plan.skipped_failed),
+            executor=executor,
         )
     except SweepWriteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     wall = time.perf_counter() - t0
+    where, out_dir = (
+        (f"{out_dir}/records", Store(out_dir).staging) if is_uri(out_dir) else (out_dir / "records", out_dir)
+    )
     print(
         f"\nsweep finished in {wall:.0f} s: {counts['ok']} ok, {counts['failed']} failed, "
-        f"{counts['skipped']} already done; records in {out_dir / 'records'}"
+        f"{counts['skipped']} already done; records in {where}"
     )
     _print_table(out_dir, metrics=("acc", "acc_norm", "exact_match,strict-match"), list_failed=False)
     if failed:  # the count first, then one line per cell: the last line names a reason
@@ -236,8 +247,11 @@ def _add_run_parsers(sub: Any) -> None:
         "level this device cannot do, bad benchmark data, --out not a writable folder); 130 interrupted",
     )
     p.add_argument("spec", help="sweep spec YAML")
-    p.add_argument("--out", required=True, help="results folder")
+    p.add_argument(
+        "--out", required=True, help="results folder, or an object-store URI (s3://bucket/path, through fsspec)"
+    )
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (overrides the spec)")
+    _executor_flags(p)
     run_flags(p)
     p.set_defaults(func=cmd_sweep)
 
@@ -263,6 +277,14 @@ def _add_run_parsers(sub: Any) -> None:
     p.add_argument("--dtype", default="bfloat16")
     p.add_argument("--out", help="results folder (ceilings/ inside)")
     p.set_defaults(func=cmd_ceilings)
+
+
+def _executor_flags(p: argparse.ArgumentParser) -> None:
+    """Where `explorer sweep` runs its jobs (explorer/launcher/executors.py)."""
+    p.add_argument("--executor", default="local", help="local (this machine; one worker per GPU) | ray")
+    p.add_argument("--address", help="Ray cluster address (auto, ray://head:10001; default: RAY_ADDRESS or a "
+                   "local Ray)")  # fmt: skip
+    p.add_argument("--ray-cpus-per-job", type=int, help="CPUs a CPU job asks of Ray (default: all of a node's)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,9 @@ import pytest
 
 from explorer.cli import main
 from explorer.config.spec import SweepSpec
+from explorer.launcher import executors
 from explorer.launcher import sweep as sweep_mod
+from explorer.launcher.executors import JobEnd
 from explorer.launcher.sweep import plan_sweep
 from explorer.records.files import read_records
 from explorer.tasks.offline import lm_eval_cache_tag, lm_eval_tasks_dir, prepare_tasks
@@ -81,7 +83,7 @@ def test_exit_1_names_each_failed_cell_then_0_when_every_cell_is_ok(tmp_path, ca
 
 def test_nf4_on_cpu_is_refused_at_plan_time(tmp_path, capsys, monkeypatch) -> None:
     started = []
-    monkeypatch.setattr(sweep_mod, "_run_job", lambda *a, **k: started.append(a) or (set(), 0))
+    monkeypatch.setattr(executors, "run_one", lambda *a, **k: started.append(a) or JobEnd(a[0]))
     spec = _spec_file(tmp_path, "quantizations: [bf16, nf4]\ntasks: [explorer_arith]\n")
     assert _sweep(spec, tmp_path / "out") == 2
     err = capsys.readouterr().err.strip()
@@ -121,12 +123,12 @@ def test_disk_full_while_writing_a_failed_record_is_one_line_and_damages_nothing
     before = earlier.read_bytes()
 
     def dead_worker(job, *args, **kwargs):  # the worker died (e.g. the disk filled up under it)
-        return set(), -9
+        return JobEnd(job, set(), "worker killed by SIGKILL")
 
     def full(out_dir, record):
         raise OSError(errno.ENOSPC, "No space left on device", str(out_dir / "records" / f"{record['cell_id']}.json"))
 
-    monkeypatch.setattr(sweep_mod, "_run_job", dead_worker)
+    monkeypatch.setattr(executors, "run_one", dead_worker)
     monkeypatch.setattr(sweep_mod, "write_record", full)
     assert _sweep(_spec_file(tmp_path, "tasks: [explorer_arith]\n"), out) == 1
     lines = capsys.readouterr().err.strip().splitlines()

@@ -112,15 +112,21 @@ def log_path(job: Job) -> Path:
     return Path(job.out_dir) / "logs" / f"{job.job_name}.log"
 
 
-def launch(job: Job, on_poll: Callable[[], None] | None = None, stop: threading.Event | None = None) -> int:
-    """Run `job` in a fresh worker process (see the module docstring); returns its exit code."""
+def launch(
+    job: Job,
+    on_poll: Callable[[], None] | None = None,
+    stop: threading.Event | None = None,
+    env: dict[str, str] | None = None,
+) -> int:
+    """Run `job` in a fresh worker process (see the module docstring), `env` added to this process's
+    environment (CUDA_VISIBLE_DEVICES of a local GPU worker); returns its exit code."""
     out_dir = Path(job.out_dir)
     job_path = out_dir / "jobs" / f"{job.job_name}.json"
     with writing(job_path):
         atomic_write_text(job_path, job_json(job))
         log_path(job).parent.mkdir(parents=True, exist_ok=True)
         log = open(log_path(job), "a")  # noqa: SIM115 (closed below)
-    env = {**os.environ, "EXPLORER_LAUNCHER_PID": str(os.getpid())}
+    env = {**os.environ, **(env or {}), "EXPLORER_LAUNCHER_PID": str(os.getpid())}
     if job.offline:  # nothing to fetch: never wait on an unreachable hub
         env.setdefault("HF_HUB_OFFLINE", "1")
         env.setdefault("HF_DATASETS_OFFLINE", "1")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from explorer.config.spec import SpecError, SweepSpec
-from explorer.launcher.process import SweepWriteError, exit_reason, launch, log_path, results_folder, writing
+from explorer.launcher.process import SweepWriteError, results_folder, writing
 from explorer.records.files import atomic_write_text, cell_id, read_records, write_record
 from explorer.runner.jobs import Cell, EvalJob
 from explorer.runner.worker import failed_record
@@ -97,17 +97,20 @@ def _cell_key(spec: SweepSpec, source: Any, quant_key: dict, versions: dict, tas
     }
 
 
-def plan_sweep(spec: SweepSpec, out_dir: Path, retry_failed: bool = True) -> Plan:
-    """Expand the spec into jobs of pending cells (cells with an ok record are skipped)."""
+def plan_sweep(
+    spec: SweepSpec, out_dir: Path, retry_failed: bool = True, target: tuple[str, str] | None = None
+) -> Plan:
+    """Expand the spec into jobs of pending cells (cells with an ok record are skipped). `target`: the (device,
+    device name) the executor runs on (default: this machine's, from the spec's device)."""
     from explorer.models.sources import parse_model
     from explorer.paths import sub_cache
     from explorer.quant.registry import select_backend
     from explorer.runner.measure import device_name
     from explorer.tasks.offline import find_data_dir, prepare_tasks
 
-    device = resolve_device(spec.device)
+    device, dev_name = target or (resolve_device(spec.device), None)
     check_levels_here(spec, device)
-    dev_name = device_name(device)
+    dev_name = dev_name or device_name(device)
     data_dir = find_data_dir(spec.data_dir) if spec.data_dir else os.environ.get("EXPLORER_DATA_DIR") or None
     tasks = prepare_tasks(spec.tasks, data_dir, sub_cache("tasks"), include_dirs=spec.include_path)
     done = {r["cell_id"]: r for r in read_records(out_dir)}
@@ -166,31 +169,51 @@ def run_plan(
     progress: bool = True,
     on_record: Callable[[dict[str, Any]], None] | None = None,
     stop: threading.Event | None = None,
+    executor: Any = None,
+    store: Any = None,
 ) -> dict[str, int]:
-    """Run every job in a fresh process; returns counts {ok, failed, skipped, stopped}."""
+    """Run every job, each in a fresh process, on the executor (default: this machine); returns counts
+    {ok, failed, skipped, stopped}. A job no node can hold has its cells recorded failed (placement.py).
+    `store` (explorer/records/remote.py): out_dir is its staging copy; every record is uploaded as it lands."""
     from tqdm.auto import tqdm
 
+    from explorer.launcher.executors import LocalExecutor
+
+    executor = executor or LocalExecutor()
     out_dir = Path(out_dir)
     _write_meta(plan, spec, out_dir)
     pending = sum(len(j.cells) for j in plan.jobs)
     counts = {"ok": 0, "failed": 0, "skipped": plan.skipped, "stopped": 0}
-    bar = tqdm(total=pending, desc="cells", unit="cell", disable=not progress, dynamic_ncols=True)
-    account = lambda record: _account(record, bar, counts, on_record)  # noqa: E731
+    bar = tqdm(total=pending, desc=f"cells ({executor.name})", unit="cell", disable=not progress, dynamic_ncols=True)
+    account = lambda record: _account(record, bar, counts, on_record, store)  # noqa: E731
     try:
-        for job in plan.jobs:
-            if stop is not None and stop.is_set():
-                counts["stopped"] += len(job.cells)
-                continue
-            bar.set_description(f"{job.model_name} {job.quant}")
-            seen, code = _run_job(job, account, stop)
-            missing = [c for c in job.cells if c.cell_id not in seen]
+        jobs = _place(plan, executor.nodes(plan.device), account)
+        for end in executor.run(jobs, account, stop):
+            missing = end.missing()
             if missing and stop is not None and stop.is_set():
                 counts["stopped"] += len(missing)
             elif missing:  # the process died before writing these: record why, and go on
-                record_death(job, missing, exit_reason(code, log_path(job)), plan.device_name, account)
+                record_death(end.job, missing, end.reason, plan.device_name, account)
     finally:
         bar.close()
+        if store is not None:
+            store.push_folder("sweeps")
     return counts
+
+
+def _place(plan: Plan, nodes: list[Any], account: Callable) -> list[EvalJob]:
+    """The jobs some node can hold; the others' cells recorded failed with the numbers (placement.py)."""
+    from explorer.launcher.placement import fitting_nodes, need_bytes, no_fit_reason
+
+    placed = []
+    for job in plan.jobs:
+        need = need_bytes(job.model, job.quant)
+        if fitting_nodes(need, nodes):
+            placed.append(job)
+        else:
+            record_death(job, job.cells, no_fit_reason(job.model_name, job.quant, need, nodes), plan.device_name,
+                         account)  # fmt: skip
+    return placed
 
 
 def record_death(job: EvalJob, cells: list[Cell], reason: str, device_name: str, account: Callable) -> None:
@@ -202,7 +225,10 @@ def record_death(job: EvalJob, cells: list[Cell], reason: str, device_name: str,
         account(record)
 
 
-def _account(record: dict[str, Any], bar: Any, counts: dict[str, int], on_record: Any) -> None:
+def _account(record: dict[str, Any], bar: Any, counts: dict[str, int], on_record: Any, store: Any = None) -> None:
+    if store is not None:
+        with writing(Path(store.uri)):
+            store.push(record)
     counts["ok" if record.get("status") == "ok" else "failed"] += 1
     bar.update(1)
     bar.set_postfix_str(f"{record.get('model')} {record.get('quant')} {record.get('task')}: {record.get('status')}")
@@ -231,13 +257,6 @@ class RecordFollower:
             self.account(record)
 
 
-def _run_job(job: EvalJob, account: Callable, stop: threading.Event | None) -> tuple[set[str], int]:
-    """Run the job's worker, following its records as they land; returns (the cell ids it wrote, exit code)."""
-    follow = RecordFollower(job, account)
-    code = launch(job, on_poll=follow, stop=stop)
-    return follow.seen, code
-
-
 def _mtime(out_dir: Path, cid: str) -> float | None:
     try:
         return (out_dir / "records" / f"{cid}.json").stat().st_mtime_ns
@@ -253,19 +272,33 @@ def run_sweep(
     on_record: Callable[[dict[str, Any]], None] | None = None,
     stop: threading.Event | None = None,
     on_plan: Callable[[Plan], None] | None = None,
+    executor: Any = None,
 ) -> dict[str, int]:
-    """Plan and run a sweep into out_dir (see module docstring). One sweep at a time per folder.
+    """Plan and run a sweep into out_dir (see module docstring) on an executor (explorer/launcher/executors.py;
+    default: this machine). One sweep at a time per folder.
 
-    Bad input (a level this device cannot do, bad task data, out_dir a file) raises ValueError/SpecError before
-    anything runs; a file the launcher cannot write raises SweepWriteError. `on_plan` gets the plan first."""
-    out_dir = Path(out_dir)
-    check_levels_here(spec, resolve_device(spec.device))  # before the folder is even made
+    Bad input (a level the device cannot do, bad task data, out_dir a file, an unreachable Ray cluster) raises
+    ValueError/SpecError before anything runs; a file the launcher cannot write raises SweepWriteError.
+    `on_plan` gets the plan first."""
+    from explorer.launcher.executors import LocalExecutor
+    from explorer.records.remote import Store, is_uri
+
+    store = Store(str(out_dir)) if is_uri(out_dir) else None  # an object store: a staging copy here
+    out_dir, executor = (store.staging if store else Path(out_dir)), executor or LocalExecutor()
+    target = executor.target(spec.device)
+    check_levels_here(spec, target[0])  # before the folder is even made
     with results_folder(out_dir):
-        plan = plan_sweep(spec, out_dir, retry_failed=retry_failed)
+        if store is not None:
+            store.pull()  # what finished elsewhere is skipped
+            store.push_missing()  # what finished here but never reached the store is uploaded
+        plan = plan_sweep(spec, out_dir, retry_failed=retry_failed, target=target)
+        for job in plan.jobs if store else []:
+            job.store_uri = store.uri
         if on_plan is not None:
             on_plan(plan)
         _prefetch_models(plan, progress)
-        return run_plan(plan, spec, out_dir, progress=progress, on_record=on_record, stop=stop)
+        return run_plan(plan, spec, out_dir, progress=progress, on_record=on_record, stop=stop, executor=executor,
+                        store=store)  # fmt: skip
 
 
 def _prefetch_models(plan: Plan, progress: bool) -> None:

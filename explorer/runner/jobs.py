@@ -54,6 +54,7 @@ class EvalJob(_ModelJob):
     seed: int = 1234
     include_path: list[str] = field(default_factory=list)
     offline: bool = False  # every task reads local files and the model is not a hub id: no hub lookups
+    store_uri: str = ""  # results at an object store: a node writes its staging copy and uploads (records/remote.py)
 
     def __post_init__(self) -> None:
         self.cells = [c if isinstance(c, Cell) else Cell(**c) for c in self.cells]

@@ -28,7 +28,8 @@ def rss_bytes() -> int:
     return rss if rss is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def device_name(device: str) -> str:
+def device_name(device: str, threads: int | None = None) -> str:
+    """The GPU's name, or the CPU's model with the threads torch uses (`threads`: those a worker will get)."""
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
     name = ""
@@ -39,7 +40,16 @@ def device_name(device: str) -> str:
                 break
     except OSError:
         pass
-    return f"{name or platform.processor() or 'cpu'} ({torch.get_num_threads()} threads)"
+    return f"{name or platform.processor() or 'cpu'} ({threads or torch.get_num_threads()} threads)"
+
+
+def device_memory(device_kind: str, threads: int | None = None) -> tuple[str, int]:
+    """(device name, bytes) of this machine's device of a kind: GPU 0's total memory, or the RAM."""
+    import os
+
+    if device_kind == "cuda":
+        return device_name("cuda:0"), torch.cuda.get_device_properties(0).total_memory
+    return device_name("cpu", threads), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def tensor_bytes(t: torch.Tensor) -> int:

@@ -65,6 +65,7 @@ class SweepPanel(w.VBox):
             self.extra_models,
             self.extra_tasks,
             w.HBox([self.limit, self.batch_size, self.device]),
+            w.HBox([self.executor, self.ray_address]),
             self.data_dir,
             self.out_dir,
             w.HBox([self.run_button, self.stop_button]),
@@ -101,6 +102,10 @@ class SweepPanel(w.VBox):
         self.limit = w.BoundedIntText(value=100, min=0, max=1_000_000, description="limit (0 = all)", style=style)
         self.batch_size = w.BoundedIntText(value=8, min=1, max=4096, description="batch size", style=style)
         self.device = w.Dropdown(options=["auto", "cpu", "cuda"], value="auto", description="device", style=style)
+        self.executor = w.Dropdown(options=["local", "ray"], value="local", description="run on", style=style)
+        self.ray_address = w.Text(
+            description="Ray address", placeholder="auto | ray://head:10001 (empty: a local Ray)", style=style
+        )
         self.data_dir = w.Text(
             description="data dir", placeholder="benchmark files (optional)", layout=wide, style=style
         )
@@ -169,17 +174,22 @@ class SweepPanel(w.VBox):
             self._thread.join(timeout)
         return not self.running
 
+    def _on_plan(self, plan: Any) -> None:
+        """run_sweep's first callback: the number of cells to run sets the progress bar; the clock starts."""
+        pending = sum(len(job.cells) for job in plan.jobs)
+        self.progress.max = max(pending, 1)
+        self._t0 = time.monotonic()
+        where = f"{html.escape(plan.device_name)}" + (" (Ray cluster)" if self.executor.value == "ray" else "")
+        self._say(f"{pending} cells to run ({plan.skipped} already done) on {where}")
+
     def _work(self, spec: Any, out_dir: Path) -> None:
-        from explorer.launcher.sweep import plan_sweep, run_sweep
+        from explorer.launcher.executors import make_executor
+        from explorer.launcher.sweep import run_sweep
 
         try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            plan = plan_sweep(spec, out_dir)
-            pending = sum(len(job.cells) for job in plan.jobs)
-            self.progress.max = max(pending, 1)
-            self._t0 = time.monotonic()
-            self._say(f"{pending} cells to run ({plan.skipped} already done) on {html.escape(plan.device_name)}")
-            self.counts = run_sweep(spec, out_dir, progress=False, on_record=self._on_record, stop=self._stop)
+            executor = make_executor(self.executor.value, address=self.ray_address.value.strip() or None)
+            self.counts = run_sweep(spec, out_dir, progress=False, on_record=self._on_record, stop=self._stop,
+                                    on_plan=self._on_plan, executor=executor)  # fmt: skip
             c = self.counts
             self._say(
                 f"done: {c['ok']} ok, {c['failed']} failed, {c['skipped']} skipped, {c['stopped']} stopped; "
