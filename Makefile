@@ -8,8 +8,12 @@ TORCH_INDEX ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-cpu.txt pyproject.toml | cksum | cut -d' ' -f1)
 RAY_STAMP := $(VENV)/.ray-$(shell cat requirements-ray.txt | cksum | cut -d' ' -f1)
+LLAMACPP_STAMP := $(VENV)/.llamacpp-$(shell cat requirements-llamacpp.txt | cksum | cut -d' ' -f1)
+# llama.cpp's default (native) build crashed with "Illegal instruction" on this project's VM: a portable build,
+# with AVX2 kernels where the CPU has them. Override for your CPU: make LLAMACPP_CMAKE_ARGS="-DGGML_NATIVE=ON"
+LLAMACPP_CMAKE_ARGS ?= -DGGML_NATIVE=OFF $(if $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo y),-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON)
 
-.PHONY: setup demo test lint format clean-results browser-deps app ray-deps
+.PHONY: setup demo test lint format clean-results browser-deps app ray-deps llamacpp-deps
 
 setup: $(STAMP)
 
@@ -22,7 +26,7 @@ $(STAMP): requirements-cpu.txt pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-demo: setup
+demo: setup llamacpp-deps
 	$(BIN)/explorer demo --out results
 
 lint: setup
@@ -50,7 +54,17 @@ $(RAY_STAMP): requirements-ray.txt $(STAMP)
 	rm -f $(VENV)/.ray-*
 	touch $(RAY_STAMP)
 
-test: setup ray-deps lint browser-deps
+# the [llamacpp] extra: llama-cpp-python compiled from its sdist (6-7 min here; pip caches the wheel). Where it
+# cannot be built (no compiler) the line says so and the llama.cpp tests skip with that reason.
+llamacpp-deps: $(LLAMACPP_STAMP)
+
+$(LLAMACPP_STAMP): requirements-llamacpp.txt $(STAMP)
+	@echo "building llama-cpp-python (CMAKE_ARGS=$(LLAMACPP_CMAKE_ARGS)); about 7 minutes on 2 cores the first time"
+	CMAKE_ARGS="$(LLAMACPP_CMAKE_ARGS)" $(BIN)/python -m pip install -q -r requirements-llamacpp.txt && \
+	  { rm -f $(VENV)/.llamacpp-*; touch $(LLAMACPP_STAMP); } || \
+	  echo "llama-cpp-python could not be built: the llama.cpp backend and its tests are off (see README)"
+
+test: setup ray-deps llamacpp-deps lint browser-deps
 	$(BIN)/python -m pytest -q -ra
 
 clean-results:

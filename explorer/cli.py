@@ -14,6 +14,7 @@ Other commands: 0 ok, 2 bad input; each command's help names any other code."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from importlib import resources
@@ -105,6 +106,9 @@ def _run(spec, out_dir: Path | str, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+DEMO_GGUF_LEVELS = ("gguf", "gguf-f16", "gguf-q8_0", "gguf-q4_0")  # llama.cpp, with the [llamacpp] extra
+
+
 def demo_spec_text() -> str:
     return resources.files("explorer").joinpath("demo_spec.yaml").read_text()
 
@@ -124,6 +128,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         overrides["data_dir"] = str(data_dir)
         print(f"demo: benchmark data from {data_dir}")
     spec = parse_spec(demo_spec_text(), source="explorer/demo_spec.yaml", overrides=overrides)
+    if importlib.util.find_spec("llama_cpp") is not None:  # the [llamacpp] extra: the GGUF files themselves
+        overrides["quantizations"] = [*spec.quantizations, *DEMO_GGUF_LEVELS]
+        spec = parse_spec(demo_spec_text(), source="explorer/demo_spec.yaml", overrides=overrides)
+    else:
+        print("demo: llama-cpp-python is not installed (`make llamacpp-deps`): no llama.cpp levels")
     print(f"demo: models {spec.models} x quantizations {spec.quantizations} x tasks {spec.tasks}, limit {spec.limit}")
     out = Path(args.out)
     code = _run(spec, out, args)

@@ -46,8 +46,10 @@ def test_shipped_catalog_has_required_entries(catalog) -> None:
     assert set(catalog.hardware.get_column("kind")) == {"gpu", "cpu"}
     assert set(catalog.hardware.get_column("provenance")) == {"reported"}
     assert set(catalog.prices.get_column("provenance")) == {"reported"}
-    # every entry has at least one price, each dated and sourced
-    assert set(catalog.prices.get_column("name")) == set(names)
+    # every entry has at least one price, each dated and sourced, or (a device one buys) a purchase price
+    bought = set(catalog.hardware.filter(pl.col("capex_usd").is_not_null())["name"])
+    assert set(catalog.prices.get_column("name")) | bought == set(names)
+    assert set(names) - set(catalog.prices.get_column("name")) == {"raspberry-pi-5-16gb"}
     assert catalog.prices.get_column("usd_per_hour").min() > 0
     assert catalog.prices.get_column("source").str.len_chars().min() > 10
 

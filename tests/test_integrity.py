@@ -155,10 +155,12 @@ def test_a_clean_folder_checks_clean_and_the_shipped_folders_are_intact(folder: 
     assert _check(folder) == 0 and "intact" in capsys.readouterr().out
     assert integrity.check_folder(folder)[1] == [] and damage_lines(folder) == []
     shipped = Path(__file__).resolve().parents[1] / "data"
-    for name, n_records in (("demo_cpu", 18), ("random_cpu", 120)):  # random_cpu ships without samples (old rule)
+    # demo_cpu: 2 models x 7 levels (3 transformers, 4 llama.cpp) x 3 tasks; random_cpu ships without samples
+    for name, n_records in (("demo_cpu", 42), ("random_cpu", 120), ("llamacpp_cpu", 8)):
         good, damaged = integrity.check_folder(shipped / name)
         assert damaged == [] and len(good) == n_records
     assert integrity.check_profiles(shipped / "demo_cpu")[1] == []
+    assert integrity.check_profiles(shipped / "llamacpp_cpu")[1] == []
 
 
 def test_not_a_results_folder_is_one_clear_error(tmp_path: Path) -> None:

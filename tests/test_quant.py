@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 
-from explorer.quant.registry import QuantizationError, available_levels, check_level, select_backend
+from explorer.quant.registry import GGUF_LEVELS, QuantizationError, available_levels, check_level, select_backend
 
 
 def test_cpu_backends() -> None:
     assert select_backend("bf16", "cpu").name == "torch"
     assert select_backend("int8", "cpu").name == "torchao-int8-weight-only"
     assert select_backend("int4", "cpu").name == "torchao-int4-prototype-opaque"
-    assert available_levels("cpu") == ["fp32", "bf16", "fp16", "int8", "int4"]
+    llama = [lvl for lvl in GGUF_LEVELS if all(importlib.util.find_spec(m) for m in ("llama_cpp", "gguf"))]
+    assert available_levels("cpu") == ["fp32", "bf16", "fp16", "int8", "int4", *llama]
+    assert not set(GGUF_LEVELS) & set(available_levels("cuda"))  # the llama.cpp build here is CPU-only
 
 
 def test_nf4_on_cpu_lists_what_is_available() -> None:

@@ -152,8 +152,9 @@ def add_fleet(frame: pl.DataFrame, workload: Workload) -> pl.DataFrame:
     return out
 
 
-def fleet_for(service_s_per_query: float, usd_per_hour: float, workload: Workload, **columns: Any) -> dict:
+def fleet_for(service_s_per_query: float, usd_per_hour: float | None, workload: Workload, **columns: Any) -> dict:
     """The fleet of one configuration as a dict (the same arithmetic as `add_fleet`; for scripts and tests)."""
-    row = {SERVICE: [float(service_s_per_query)], "usd_per_hour": [float(usd_per_hour)]}
+    price = None if usd_per_hour is None else float(usd_per_hour)  # None: bought (self-hosted billing only)
+    row = {SERVICE: [float(service_s_per_query)], "usd_per_hour": pl.Series([price], dtype=pl.Float64)}
     row.update({k: [v] for k, v in columns.items()})
     return add_fleet(pl.DataFrame(row), workload).row(0, named=True)

@@ -20,7 +20,7 @@ class HardwareOption:
 
     name: str
     kind: str  # gpu | cpu
-    usd_per_hour: float
+    usd_per_hour: float | None  # None: bought, not rented (priced by self-hosted billing only)
     provider: str | None
     price_source: str
     spec: Mapping[str, Any] | None  # Catalog.get row; None for the measuring machine (no datasheet)
@@ -42,6 +42,10 @@ def baseline_name(catalog: Catalog, workload: Workload) -> str:
 
 def _catalog_option(catalog: Catalog, name: str, workload: Workload, devices: Sequence[str]) -> HardwareOption:
     spec = catalog.get(name)
+    measured = tuple(d for d in devices if catalog.match_device(d) == spec["name"])
+    if not catalog.rentable(spec["name"]):
+        bought = f"bought at ${spec['capex_usd']:g} (reported); no rental price"
+        return HardwareOption(spec["name"], spec["kind"], None, None, bought, spec, measured)
     listed = catalog.prices.filter(catalog.prices["name"] == spec["name"])["provider"].to_list()
     wanted = (
         workload.provider if workload.provider and workload.provider.casefold() in map(str.casefold, listed) else None
@@ -56,7 +60,7 @@ def _catalog_option(catalog: Catalog, name: str, workload: Workload, devices: Se
         provider=price["provider"],
         price_source=f"{price['provider']} {price['date']} (reported){scale}{note}",
         spec=spec,
-        measured_devices=tuple(d for d in devices if catalog.match_device(d) == spec["name"]),
+        measured_devices=measured,
     )
 
 

@@ -46,7 +46,7 @@ def _option_columns(opt: HardwareOption) -> list[pl.Expr]:
         pl.lit(opt.name).alias("hardware"),
         pl.lit(opt.kind).alias("hardware_kind"),
         pl.lit(opt.provider, dtype=pl.String).alias("provider"),
-        pl.lit(opt.usd_per_hour).alias("usd_per_hour"),
+        pl.lit(opt.usd_per_hour, dtype=pl.Float64).alias("usd_per_hour"),
         pl.lit(opt.price_source).alias("price_source"),
         num("mem_bytes").alias("mem_bytes"),
         num("tdp_w").alias("tdp_w"),

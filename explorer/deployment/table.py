@@ -164,10 +164,12 @@ def bill(
     tasks = measured_values(priced, "task")
     table = add_fleet(pl.concat([priced, mean_over_tasks(priced, tasks)], how="diagonal_relaxed"), workload)
     unbilled = pl.col("excluded_reason").is_null() & pl.col("monthly_usd").is_null()
-    why = "no capex_usd in the catalog to self-host it" if workload.billing == "self-hosted" else "no bill"
-    return table.with_columns(
-        pl.when(unbilled).then(pl.lit(why)).otherwise(pl.col("excluded_reason")).alias("excluded_reason")
-    )
+    if workload.billing == "self-hosted":
+        why = pl.lit("no capex_usd in the catalog to self-host it")
+    else:
+        bought = f"no rental price: a device one buys (choose self-hosted billing to price it, not {workload.billing})"
+        why = pl.when(pl.col("usd_per_hour").is_null()).then(pl.lit(bought)).otherwise(pl.lit("no bill"))
+    return table.with_columns(pl.when(unbilled).then(why).otherwise(pl.col("excluded_reason")).alias("excluded_reason"))
 
 
 def deployment_table(

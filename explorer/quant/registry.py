@@ -14,7 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-LEVELS: tuple[str, ...] = ("fp32", "bf16", "fp16", "int8", "int4", "nf4")
+TORCH_LEVELS: tuple[str, ...] = ("fp32", "bf16", "fp16", "int8", "int4", "nf4")
+# llama.cpp on a GGUF file (explorer/models/gguf_files.py): `gguf` is the file's own type (the demo models:
+# Q4_1, Q4_K_M); the others are written from it by llama.cpp's quantizer (F32/F16: its weights exactly)
+GGUF_LEVELS: dict[str, str] = {"gguf": "native", "gguf-f32": "F32", "gguf-f16": "F16", "gguf-q8_0": "Q8_0",
+                               "gguf-q4_k_m": "Q4_K_M", "gguf-q4_0": "Q4_0"}  # fmt: skip
+LEVELS: tuple[str, ...] = TORCH_LEVELS + tuple(GGUF_LEVELS)
 
 
 class QuantizationError(ValueError):
@@ -44,10 +49,13 @@ class Backend:
         return {mod: package_version(mod) for mod in self.requires}
 
 
+DISTRIBUTIONS = {"llama_cpp": "llama_cpp_python"}  # module -> the distribution pip installs it as
+
+
 def package_version(name: str) -> str:
-    """The installed version of distribution `name` (importlib.metadata), or 'not installed'."""
+    """The installed version of distribution (or module) `name` (importlib.metadata), or 'not installed'."""
     try:
-        return importlib.metadata.version(name)
+        return importlib.metadata.version(DISTRIBUTIONS.get(name, name))
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
 
@@ -150,6 +158,11 @@ BACKENDS: tuple[Backend, ...] = (
         {"bits": 4, "quant_type": "nf4"},
         ("bitsandbytes",),
         load_kwargs=_bnb_kwargs,
+    ),
+    # llama.cpp (llama-cpp-python, the [llamacpp] extra; this project builds it for the CPU)
+    *(
+        Backend(level, "llama.cpp", ("cpu",), "gguf", {"gguf_type": gguf_type}, ("llama_cpp", "gguf"))
+        for level, gguf_type in GGUF_LEVELS.items()
     ),
 )
 

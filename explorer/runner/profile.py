@@ -81,27 +81,35 @@ def profile_point(
     }
 
 
-def _ladder(model: Any, tokenizer: Any, job: ProfileJob, record: dict[str, Any]) -> None:
-    """Walk the batch sizes into record["rows"] (a partial record is written after each point); stop at the first
-    out-of-memory (recorded as a failed row) or after a point slower than `max_point_s`."""
-    import torch
-
-    from explorer.records.files import write_profile
+def _hf_point(model: Any, tokenizer: Any, job: ProfileJob, record: dict[str, Any]) -> Any:
+    """batch size -> row for a transformers model."""
     from explorer.runner.trackers import EnergyTracker
 
     energy = EnergyTracker(job.device)
     vocab = int(model.config.get_text_config().vocab_size)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return lambda b: profile_point(model, vocab, pad_id, b, job, energy, record.get("weight_bytes") or 0)
+
+
+def _ladder(point: Any, job: ProfileJob, record: dict[str, Any]) -> None:
+    """Walk the batch sizes into record["rows"] (a partial record is written after each point); stop at the first
+    out-of-memory (recorded as a failed row) or after a point slower than `max_point_s`."""
+    import torch
+
+    from explorer.records.files import write_profile
+
     for b in job.batch_sizes:
         t0 = time.perf_counter()
         try:
-            row = profile_point(model, vocab, pad_id, b, job, energy, record.get("weight_bytes") or 0)
+            row = point(b)
         except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
             if not isinstance(exc, (torch.OutOfMemoryError, MemoryError)) and "alloc" not in str(exc).lower():
                 raise
             record["rows"].append({"batch_size": b, "status": "failed", "error": one_line(exc)})
             return  # larger batches need more memory still
         record["rows"].append(row)
+        if row["status"] != "ok":
+            continue  # a size this backend could not run, recorded with its reason
         write_profile(Path(job.out_dir), {**record, "status": "partial"})
         print(
             f"[{job.job_name}] batch {b}: prefill {row['prefill_s']:.3f} s, "
@@ -115,6 +123,7 @@ def _ladder(model: Any, tokenizer: Any, job: ProfileJob, record: dict[str, Any])
 
 def run_profile_job(job: ProfileJob) -> dict[str, Any]:
     """Load + quantize once, walk the batch-size ladder; write profiles/<profile_id>.json atomically."""
+    from explorer.quant.registry import GGUF_LEVELS
     from explorer.records.files import write_profile
     from explorer.runner.measure import device_name, rss_bytes
 
@@ -135,9 +144,18 @@ def run_profile_job(job: ProfileJob) -> dict[str, Any]:
         from explorer.runner.loading import load_quantized, preimport
 
         preimport(job.quant, job.device)
-        model, tokenizer, info = load_quantized(job.model, job.quant, job.device, rss_bytes())
-        record.update(info, status="ok")
-        _ladder(model, tokenizer, job, record)
+        if job.quant in GGUF_LEVELS:  # llama.cpp (explorer/runner/llamacpp_profile.py)
+            from explorer.runner.llamacpp_profile import llamacpp_point
+            from explorer.runner.loading import load_gguf
+
+            llm, info = load_gguf(job.model, job.quant, rss_bytes(), logits_all=False)
+            record.update(info, status="ok")
+            point = lambda b: llamacpp_point(llm, b, job, info["weight_bytes"])  # noqa: E731
+        else:
+            model, tokenizer, info = load_quantized(job.model, job.quant, job.device, rss_bytes())
+            record.update(info, status="ok")
+            point = _hf_point(model, tokenizer, job, record)
+        _ladder(point, job, record)
     except Exception as exc:
         traceback.print_exc()
         record.update(status="failed", error=one_line(exc))

@@ -24,7 +24,7 @@ from explorer.runner.jobs import Cell, EvalJob
 
 def _versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0]}
-    for pkg in ("torch", "transformers", "lm_eval", "torchao", "bitsandbytes", "explorer"):
+    for pkg in ("torch", "transformers", "lm_eval", "torchao", "bitsandbytes", "llama_cpp_python", "explorer"):
         try:
             out[pkg] = metadata.version(pkg if pkg != "explorer" else "llm-cost-explorer")
         except metadata.PackageNotFoundError:
@@ -234,7 +234,7 @@ def evaluate_cell(lm: Any, job: EvalJob, cell: Cell, tm: Any, energy: Any, commo
     rows, written, samples_error = _write_samples(job, cell, res, tm)
     docs = {r["doc_id"]: r for r in rows if r.get("logliks")}
     chance = (sum(1.0 / len(r["logliks"]) for r in docs.values()) / len(docs)) if mc and docs else 0.0
-    return {
+    return _guarded(job, rows, {
         **_base_record(job, cell),
         **common,
         "status": "ok" if written is not None else "failed",
@@ -248,7 +248,18 @@ def evaluate_cell(lm: Any, job: EvalJob, cell: Cell, tm: Any, energy: Any, commo
         "chance": chance,
         "output_type": "multiple_choice" if mc else "other",
         **_cost_fields(lm, win, n_docs),
-    }
+    })  # fmt: skip
+
+
+def _guarded(job: EvalJob, rows: list[dict[str, Any]], record: dict[str, Any]) -> dict[str, Any]:
+    """A llama.cpp cell whose scores look like the silent chance-level failure is failed (runner/guards.py)."""
+    if record.get("quant_backend") != "llama.cpp":
+        return record
+    from explorer.records.files import read_records
+    from explorer.runner.guards import chance_reason
+
+    reason = chance_reason(record, rows, read_records(Path(job.out_dir)))
+    return {**record, "status": "failed", "error": reason} if reason else record
 
 
 def limit_memory(headroom: str | None) -> None:
@@ -272,6 +283,7 @@ def _load(job: EvalJob, header: dict[str, Any]) -> tuple[Any, Any, Any]:
     import torch
     import transformers  # noqa: F401
 
+    from explorer.quant.registry import GGUF_LEVELS
     from explorer.runner.loading import load_quantized, preimport
     from explorer.runner.measure import device_name, rss_bytes
     from explorer.runner.timed_lm import TimedHFLM
@@ -284,15 +296,22 @@ def _load(job: EvalJob, header: dict[str, Any]) -> tuple[Any, Any, Any]:
     limit_memory(os.environ.get("EXPLORER_WORKER_MEMORY_BYTES"))
     torch.manual_seed(job.seed)
     header["device_name"] = device_name(job.device)
-    model, tokenizer, info = load_quantized(job.model, job.quant, job.device, baseline_rss)
+    if job.quant in GGUF_LEVELS:  # llama.cpp on a GGUF file (explorer/runner/llamacpp_lm.py)
+        from explorer.runner.llamacpp_lm import LlamaCppLM
+        from explorer.runner.loading import load_gguf
+
+        llm, info = load_gguf(job.model, job.quant, baseline_rss)
+        lm: Any = LlamaCppLM(llm)
+    else:
+        model, tokenizer, info = load_quantized(job.model, job.quant, job.device, baseline_rss)
+        lm = TimedHFLM(
+            pretrained=model, tokenizer=tokenizer, batch_size=job.batch_size, device=job.device, softmax_dtype="float32"
+        )
     header.update(info)
     print(
         f"[{job.job_name}] loaded {job.model_name} {job.quant} via {info['quant_backend']} "
         f"in {info['load_s']:.1f}+{info['quantize_s']:.1f} s",
         flush=True,
-    )
-    lm = TimedHFLM(
-        pretrained=model, tokenizer=tokenizer, batch_size=job.batch_size, device=job.device, softmax_dtype="float32"
     )
     header["lm_eval_settings"] = lm_eval_settings(lm)
     return lm, tm, EnergyTracker(job.device)
